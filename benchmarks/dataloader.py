@@ -1,0 +1,94 @@
+"""Data-loading throughput: clips/s for 10 s training crops at 32 kHz from long files.
+
+Compares the lasr training dataset (seek + read window, downmix, resample 44.1 -> 32 kHz, pad) through a
+DataLoader with 0 and N workers, against a bare soundfile loop that reads the same random windows (the
+ceiling: decode only), and a loop that decodes each whole file (what a non-seeking loader would pay).
+
+    .venv/bin/python benchmarks/dataloader.py [--files 16] [--file-seconds 120] [--clips 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from torch.utils.data import DataLoader
+
+from lasr.data.audio import probe_audio
+from lasr.data.datasets import CaptionPairDataset, collate_pairs
+from lasr.data.manifest import ClipRecord
+from lasr.data.sampler import WeightedEpochSampler
+
+
+def make_files(folder: Path, count: int, seconds: float, sr: int) -> list[ClipRecord]:
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(count):
+        path = folder / f"long_{i:03d}.wav"
+        sf.write(path, (0.1 * rng.standard_normal((int(seconds * sr), 2))).astype(np.float32), sr, subtype="PCM_16")
+        info = probe_audio(path)
+        records.append(ClipRecord(id=path.stem, audio_path=str(path), duration=info.duration, sample_rate=sr,
+                                  captions=("noise",), num_frames=info.num_frames, channels=info.channels))
+    return records
+
+
+def bench_loader(records, clips: int, workers: int, batch: int) -> float:
+    dataset = CaptionPairDataset(records, sample_rate=32000, max_seconds=10.0)
+    sampler = WeightedEpochSampler([len(dataset)], [max(1.0, clips / len(dataset))], seed=0)
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate_pairs)
+    start, seen = time.perf_counter(), 0
+    for b in loader:
+        seen += b["audio"].shape[0]
+        if seen >= clips:
+            break
+    return seen / (time.perf_counter() - start)
+
+
+def bench_bare_windows(records, clips: int) -> float:
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for i in range(clips):
+        r = records[i % len(records)]
+        want = int(10.0 * r.sample_rate)
+        offset = int(rng.integers(0, r.num_frames - want))
+        with sf.SoundFile(r.audio_path) as handle:
+            handle.seek(offset)
+            handle.read(want, dtype="float32")
+    return clips / (time.perf_counter() - start)
+
+
+def bench_whole_file(records, clips: int) -> float:
+    start = time.perf_counter()
+    for i in range(clips):
+        sf.read(records[i % len(records)].audio_path, dtype="float32")
+    return clips / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=16)
+    parser.add_argument("--file-seconds", type=float, default=120.0)
+    parser.add_argument("--sample-rate", type=int, default=44100)
+    parser.add_argument("--clips", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        records = make_files(Path(tmp), args.files, args.file_seconds, args.sample_rate)
+        print(f"{args.files} stereo files of {args.file_seconds:.0f} s at {args.sample_rate} Hz; 10 s crops -> 32 kHz mono")
+        rows = [
+            ("bare soundfile: seek + read window (ceiling)", bench_bare_windows(records, args.clips)),
+            ("bare soundfile: decode whole file", bench_whole_file(records, min(args.clips, 32))),
+            ("lasr dataset, 0 workers", bench_loader(records, args.clips, 0, args.batch_size)),
+            (f"lasr dataset, {args.workers} workers", bench_loader(records, args.clips, args.workers, args.batch_size)),
+        ]
+        for name, rate in rows:
+            print(f"{name:<48}{rate:10.1f} clips/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Wall time and peak memory of ``lasr.metrics.retrieval_metrics`` on synthetic embeddings.
+
+Cases: the Clotho evaluation size (5,225 captions x 1,045 clips, synthetic relevance of ~3 clips for 1,037
+queries) and a large one (100,000 captions x 20,000 clips).  Each case runs in a fresh subprocess so its
+memory figure is not masked by an earlier case.
+
+Memory is measured with ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak resident set size): the figure
+reported is the peak RSS during the call minus the RSS just before it (read from /proc/self/statm), i.e. the
+extra memory the metric needed on top of its inputs.  tracemalloc is not used: it does not see torch's
+allocations.  Inputs are generated block by block so the peak before the call equals the RSS before it.
+
+    .venv/bin/python benchmarks/retrieval_metrics.py [--dim 1024] [--chunk-size 1024] [--skip-large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+from lasr.metrics import DEFAULT_CHUNK_SIZE, retrieval_metrics
+
+CLOTHO_EVAL = {"captions": 5225, "clips": 1045, "queries": 1037}
+LARGE = {"captions": 100_000, "clips": 20_000, "queries": 20_000}
+GENERATION_BLOCK = 4096
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _synthetic_eval(captions: int, clips: int, queries: int, dim: int, seed: int, noise: float):
+    """L2-normalised float32 clips, captions = their clip plus noise of norm ~``noise``, ~3 relevant clips per query."""
+    generator = torch.Generator().manual_seed(seed)
+    audio = torch.empty(clips, dim)
+    for start in range(0, clips, GENERATION_BLOCK):
+        block = audio[start : start + GENERATION_BLOCK]
+        block.copy_(torch.nn.functional.normalize(torch.randn(block.shape, generator=generator), dim=1))
+    owner = torch.arange(captions) % clips
+    text = torch.empty(captions, dim)
+    for start in range(0, captions, GENERATION_BLOCK):
+        block = text[start : start + GENERATION_BLOCK]
+        noisy = audio[owner[start : start + GENERATION_BLOCK]] + noise / dim**0.5 * torch.randn(block.shape, generator=generator)
+        block.copy_(torch.nn.functional.normalize(noisy, dim=1))
+    query_rows = torch.randperm(captions, generator=generator)[:queries].tolist()
+    extra = torch.randint(0, 5, (queries,), generator=generator).tolist()  # 0..4 extra clips: mean 3 in all
+    relevant = [
+        [int(owner[row])] + torch.randint(0, clips, (count,), generator=generator).tolist()
+        for row, count in zip(query_rows, extra)
+    ]
+    return audio, text, owner, query_rows, relevant
+
+
+def run_case(captions: int, clips: int, queries: int, dim: int, chunk_size: int, seed: int, noise: float) -> dict:
+    """Time one ``retrieval_metrics`` call in this process; returns the figures as a dict."""
+    audio, text, owner, query_rows, relevant = _synthetic_eval(captions, clips, queries, dim, seed, noise)
+    rss_before, peak_before = _rss_bytes(), _peak_rss_bytes()
+    start = time.perf_counter()
+    metrics = retrieval_metrics(audio, text, owner, relevant=relevant, query_rows=query_rows, chunk_size=chunk_size)
+    seconds = time.perf_counter() - start
+    return {
+        "captions": captions,
+        "clips": clips,
+        "queries": queries,
+        "pairs": sum(len(group) for group in relevant),
+        "dim": dim,
+        "chunk_size": chunk_size,
+        "threads": torch.get_num_threads(),
+        "seconds": seconds,
+        "input_mib": (audio.nbytes + text.nbytes) / 2**20,
+        "rss_before_mib": rss_before / 2**20,
+        "extra_peak_mib": (_peak_rss_bytes() - rss_before) / 2**20,
+        "clean_baseline": peak_before <= rss_before + 2**20,
+        "metrics": metrics,
+    }
+
+
+def _run_in_subprocess(size: dict, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--case", str(size["captions"]), str(size["clips"]), str(size["queries"]),
+               "--dim", str(args.dim), "--chunk-size", str(args.chunk_size), "--seed", str(args.seed), "--noise", str(args.noise)]  # fmt: skip
+    completed = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _report(result: dict) -> None:
+    print(
+        f"{result['captions']:>7,} captions x {result['clips']:>6,} clips (D={result['dim']}, "
+        f"{result['queries']:,} multi-relevance queries / {result['pairs']:,} pairs, chunk {result['chunk_size']}, "
+        f"{result['threads']} threads): {result['seconds']:.2f} s, inputs {result['input_mib']:.0f} MiB, "
+        f"peak RSS +{result['extra_peak_mib']:.0f} MiB over {result['rss_before_mib']:.0f} MiB before the call"
+        + ("" if result["clean_baseline"] else " (earlier peak was higher: figure is a lower bound)")
+    )
+    print("    " + ", ".join(f"{key} {value:.4f}" for key, value in result["metrics"].items()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dim", type=int, default=1024, help="embedding size D (default 1024, the shared space)")
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per score block")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise", type=float, default=11.0, help="caption noise norm (11: R@1 ~ 0.2 at 1,045 clips)")
+    parser.add_argument("--skip-large", action="store_true", help="only the Clotho-sized case")
+    parser.add_argument("--case", type=int, nargs=3, metavar=("CAPTIONS", "CLIPS", "QUERIES"),
+                        help="internal: run one case here and print JSON")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.case:
+        captions, clips, queries = args.case
+        print(json.dumps(run_case(captions, clips, queries, args.dim, args.chunk_size, args.seed, args.noise)))
+        return
+    print("memory: ru_maxrss peak during the call minus RSS just before it (extra memory on top of the inputs)")
+    for size in [CLOTHO_EVAL] + ([] if args.skip_large else [LARGE]):
+        _report(_run_in_subprocess(size, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data: manifests, audio I/O, corpus recipes, datasets and the shared DataModule."""

@@ -1,0 +1,130 @@
+"""The shared LightningDataModule: audio with captions from one or more manifests, for every lasr task."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from lasr.data.captions import CaptionPolicy
+from lasr.data.datasets import CaptionPairDataset, ClipDataset, collate_clips, collate_pairs
+from lasr.data.manifest import ClipRecord, read_manifest
+from lasr.data.sampler import WeightedEpochSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ManifestSource:
+    """A manifest file with its sampling weight and an optional filter on the records' ``split`` field."""
+
+    path: str
+    weight: float = 1.0
+    splits: list[str] | None = None
+
+    def load(self) -> list[ClipRecord]:
+        records = read_manifest(self.path)
+        if self.splits:
+            records = [r for r in records if r.split in self.splits]
+        return records
+
+
+def _as_sources(items: Sequence[ManifestSource | str] | None) -> list[ManifestSource]:
+    return [ManifestSource(i) if isinstance(i, (str, Path)) else i for i in (items or [])]
+
+
+class AudioTextDataModule(L.LightningDataModule):
+    """Retrieval batches from manifests: flattened (clip, caption) pairs for training, per-clip for evaluation.
+
+    Args:
+        train: training manifests (concatenated; each with a sampling ``weight``).
+        val: validation manifests.
+        test: test manifests.
+        test_relevance: DCASE 2025 relevance CSV (``query,audio_filenames``) for the multi-positive mAP@k.
+        sample_rate: rate in Hz the audio encoder expects; files are resampled to it.
+        train_seconds: training crop/pad length in s (random crop of longer files; baseline 30 s).
+        eval_seconds: evaluation crop/pad length in s (crop from the start).
+        min_seconds: clips shorter than this are bad items (e.g. shorter than one analysis frame).
+        batch_size / eval_batch_size: per-device batch sizes (training batch counts caption pairs, evaluation
+            batch counts clips).
+        num_workers: DataLoader workers per device; ``persistent_workers`` is used only when > 0.
+        caption_policy: which caption text is served for a clip's caption slot (identity by default).
+        strict: a bad audio file stops the run instead of being skipped and reported.
+        seed: base seed of the epoch order and of per-item randomness.
+    """
+
+    def __init__(
+        self,
+        train: list[ManifestSource] | None = None,
+        val: list[ManifestSource] | None = None,
+        test: list[ManifestSource] | None = None,
+        test_relevance: str | None = None,
+        sample_rate: int = 32000,
+        train_seconds: float = 30.0,
+        eval_seconds: float = 30.0,
+        min_seconds: float = 0.1,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        num_workers: int = 8,
+        pin_memory: bool = True,
+        caption_policy: CaptionPolicy | None = None,
+        strict: bool = False,
+        max_retries: int = 10,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.train_sources, self.val_sources, self.test_sources = map(_as_sources, (train, val, test))
+        self.test_relevance = test_relevance
+        self.sample_rate, self.train_seconds, self.eval_seconds = sample_rate, train_seconds, eval_seconds
+        self.min_seconds, self.strict, self.max_retries, self.seed = min_seconds, strict, max_retries, seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.caption_policy = caption_policy or CaptionPolicy()
+        self.datasets: dict[str, CaptionPairDataset | ClipDataset] = {}
+        self._train_parts: list[int] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and "train" not in self.datasets and self.train_sources:
+            parts = [s.load() for s in self.train_sources]
+            self.datasets["train"] = CaptionPairDataset(
+                [r for p in parts for r in p], self.sample_rate, self.train_seconds, self.caption_policy,
+                self.min_seconds, self.strict, self.max_retries, self.seed)
+            self._train_parts = [sum(len(r.captions) for r in p) for p in parts]
+            log.info("training pairs per manifest: %s", dict(zip((s.path for s in self.train_sources), self._train_parts)))
+        for name, sources in (("val", self.val_sources), ("test", self.test_sources)):
+            wanted = stage in (None, "fit", "validate") if name == "val" else stage in (None, "test")
+            if wanted and name not in self.datasets and sources:
+                records = [r for s in sources for r in s.load()]
+                self.datasets[name] = ClipDataset(records, self.sample_rate, self.eval_seconds, self.min_seconds,
+                                                  self.strict, self.max_retries)
+
+    def eval_records(self, stage: str) -> list[ClipRecord]:
+        """Records of the ``val`` or ``test`` set in dataset order (clip indices in batches refer to these)."""
+        return self.datasets[stage].records
+
+    def _loader(self, dataset, batch_size: int, collate, sampler=None, shuffle=False, drop_last=False) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle, drop_last=drop_last,
+                          num_workers=self.num_workers, collate_fn=collate, pin_memory=self.pin_memory,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        if "train" not in self.datasets:
+            raise ValueError("no training data: set data.train to one or more manifests")
+        weights = [s.weight for s in self.train_sources]
+        sampler = WeightedEpochSampler(self._train_parts, weights, shuffle=True, seed=self.seed)
+        # drop_last keeps every global batch the same size on every rank (needed by the gathered loss)
+        return self._loader(self.datasets["train"], self.batch_size, collate_pairs, sampler=sampler, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        if "val" not in self.datasets:
+            return []
+        return self._loader(self.datasets["val"], self.eval_batch_size, collate_clips)
+
+    def test_dataloader(self) -> DataLoader:
+        if "test" not in self.datasets:
+            raise ValueError("no test data: set data.test to one or more manifests")
+        return self._loader(self.datasets["test"], self.eval_batch_size, collate_clips)

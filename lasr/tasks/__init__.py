@@ -1,0 +1,5 @@
+"""LightningModules: thin tasks that receive model, loss and schedule through the config."""
+
+from lasr.tasks.retrieval import RetrievalTask
+
+__all__ = ["RetrievalTask"]

@@ -1,0 +1,98 @@
+"""LightningCLI for ``lasr fit|validate|test|predict --config FILE.yaml``.
+
+Model and data are given by ``class_path`` in the config (any LightningModule / LightningDataModule), so one
+CLI serves every lasr task. After ``fit`` the best checkpoint (by the configured monitor) is tested when the
+data module has a test set, and a results table with chance levels is printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import lightning as L
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities import rank_zero_only
+
+from lasr.errors import LasrError
+
+log = logging.getLogger(__name__)
+
+# Lightning 2.6 calls jsonargparse APIs deprecated in 4.49; those warnings are for Lightning, not our users
+os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+
+
+def format_results(metrics: dict[str, float], chance: dict[str, float] | None = None, title: str = "") -> str:
+    """A plain-text table of metrics in percent, with a chance column where known."""
+    chance = chance or {}
+    lines = [title] if title else []
+    lines.append(f"{'metric':<22}{'value (%)':>12}{'chance (%)':>13}")
+    for name, value in metrics.items():
+        if name.startswith("n_"):
+            continue
+        ref = f"{100 * chance[name]:13.2f}" if name in chance else f"{'':>13}"
+        lines.append(f"{name:<22}{100 * value:12.2f}{ref}")
+    counts = ", ".join(f"{k[2:]}={int(v)}" for k, v in metrics.items() if k.startswith("n_"))
+    if counts:
+        lines.append(f"({counts})")
+    return "\n".join(lines)
+
+
+class LasrCLI(LightningCLI):
+    def __init__(self, args: list[str] | None = None):  # args=None: parse sys.argv
+        super().__init__(
+            model_class=L.LightningModule,
+            datamodule_class=L.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+        )
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--test_after_fit", type=bool, default=True,
+                            help="after fit, test the best checkpoint when the data module has a test set")
+
+    def after_fit(self) -> None:
+        self._print_stage("val", "validation (last epoch)")
+        config = self.config[self.subcommand]
+        has_test = bool(getattr(self.datamodule, "test_sources", None))
+        if config.get("test_after_fit", True) and has_test and not self.trainer.interrupted:
+            callback = self.trainer.checkpoint_callback
+            best = getattr(callback, "best_model_path", "") if callback else ""
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+            self._print_stage("test", f"test ({'best checkpoint ' + best if best else 'final weights'})")
+
+    def after_test(self) -> None:
+        self._print_stage("test", "test")
+
+    def after_validate(self) -> None:
+        self._print_stage("val", "validation")
+
+    @rank_zero_only
+    def _print_stage(self, stage: str, title: str) -> None:
+        metrics = getattr(self.model, "last_metrics", {}).get(stage)
+        if not metrics:
+            return
+        chance = None
+        if "n_audio" in metrics:
+            from lasr.tasks.retrieval import chance_levels
+
+            chance = chance_levels(int(metrics["n_audio"]))
+        print("\n" + format_results(metrics, chance, title=f"== {title} =="), flush=True)
+
+
+def run_lightning(argv: list[str]) -> int:
+    try:
+        # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
+        saved, sys.argv = sys.argv, ["lasr", *argv]
+        try:
+            LasrCLI()
+        finally:
+            sys.argv = saved
+    except LasrError as err:
+        print(f"lasr {argv[0]}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
