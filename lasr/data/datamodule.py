@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 import lightning as L
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from lasr.data.captions import CaptionPolicy
 from lasr.data.datasets import CaptionPairDataset, ClipDataset, collate_clips, collate_pairs
@@ -84,23 +84,36 @@ class AudioTextDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.caption_policy = caption_policy or CaptionPolicy()
-        self.datasets: dict[str, CaptionPairDataset | ClipDataset] = {}
+        self.datasets: dict[str, Dataset] = {}
         self._train_parts: list[int] = []
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets and self.train_sources:
             parts = [s.load() for s in self.train_sources]
-            self.datasets["train"] = CaptionPairDataset(
-                [r for p in parts for r in p], self.sample_rate, self.train_seconds, self.caption_policy,
-                self.min_seconds, self.strict, self.max_retries, self.seed)
-            self._train_parts = [sum(len(r.captions) for r in p) for p in parts]
-            log.info("training pairs per manifest: %s", dict(zip((s.path for s in self.train_sources), self._train_parts)))
+            self.datasets["train"] = self.build_train_dataset([r for p in parts for r in p])
+            self._train_parts = self.part_sizes(parts)
+            log.info("training items per manifest: %s", dict(zip((s.path for s in self.train_sources), self._train_parts)))
         for name, sources in (("val", self.val_sources), ("test", self.test_sources)):
-            wanted = stage in (None, "fit", "validate") if name == "val" else stage in (None, "test")
+            wanted = stage in (None, "fit", "validate") if name == "val" else stage in (None, "test", "predict")
             if wanted and name not in self.datasets and sources:
-                records = [r for s in sources for r in s.load()]
-                self.datasets[name] = ClipDataset(records, self.sample_rate, self.eval_seconds, self.min_seconds,
-                                                  self.strict, self.max_retries)
+                self.datasets[name] = self.build_eval_dataset([r for s in sources for r in s.load()], name)
+
+    # ---- hooks: subclasses (e.g. separation mixtures) override these four and keep the rest -------------------
+    def build_train_dataset(self, records: list[ClipRecord]) -> Dataset:
+        """Training dataset over the concatenated training records (retrieval: one item per caption)."""
+        return CaptionPairDataset(records, self.sample_rate, self.train_seconds, self.caption_policy,
+                                  self.min_seconds, self.strict, self.max_retries, self.seed)
+
+    def part_sizes(self, parts: list[list[ClipRecord]]) -> list[int]:
+        """Number of training items contributed by each manifest, in order (for the weighted sampler)."""
+        return [sum(len(r.captions) for r in part) for part in parts]
+
+    def build_eval_dataset(self, records: list[ClipRecord], stage: str) -> Dataset:
+        """Validation/test dataset (retrieval: one item per clip with all its captions)."""
+        return ClipDataset(records, self.sample_rate, self.eval_seconds, self.min_seconds, self.strict, self.max_retries)
+
+    train_collate = staticmethod(collate_pairs)
+    eval_collate = staticmethod(collate_clips)
 
     def eval_records(self, stage: str) -> list[ClipRecord]:
         """Records of the ``val`` or ``test`` set in dataset order (clip indices in batches refer to these)."""
@@ -117,14 +130,18 @@ class AudioTextDataModule(L.LightningDataModule):
         weights = [s.weight for s in self.train_sources]
         sampler = WeightedEpochSampler(self._train_parts, weights, shuffle=True, seed=self.seed)
         # drop_last keeps every global batch the same size on every rank (needed by the gathered loss)
-        return self._loader(self.datasets["train"], self.batch_size, collate_pairs, sampler=sampler, drop_last=True)
+        return self._loader(self.datasets["train"], self.batch_size, self.train_collate, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         if "val" not in self.datasets:
             return []
-        return self._loader(self.datasets["val"], self.eval_batch_size, collate_clips)
+        return self._loader(self.datasets["val"], self.eval_batch_size, self.eval_collate)
 
     def test_dataloader(self) -> DataLoader:
         if "test" not in self.datasets:
             raise ValueError("no test data: set data.test to one or more manifests")
-        return self._loader(self.datasets["test"], self.eval_batch_size, collate_clips)
+        return self._loader(self.datasets["test"], self.eval_batch_size, self.eval_collate)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Prediction runs over the test set."""
+        return self.test_dataloader()

@@ -118,6 +118,15 @@ class RetrievalTask(L.LightningModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, self.test_embeddings)
 
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Embeddings of a clip batch: ``audio_emb`` (B, E), ``text_emb`` (T, E) with ids to match them."""
+        return {
+            "audio_id": batch["audio_id"], "dataset": batch["dataset"],
+            "audio_emb": self.model.encode_audio(batch["audio"], batch["duration"]),
+            "captions": batch["captions"], "text_clip_index": batch["text_clip_index"],
+            "text_emb": self.model.encode_text(batch["captions"]),
+        }
+
     def on_validation_epoch_end(self) -> None:
         self._finish_eval("val", self.val_embeddings)
 
