@@ -52,7 +52,8 @@ def _synthetic_eval(captions: int, clips: int, queries: int, dim: int, seed: int
     text = torch.empty(captions, dim)
     for start in range(0, captions, GENERATION_BLOCK):
         block = text[start : start + GENERATION_BLOCK]
-        noisy = audio[owner[start : start + GENERATION_BLOCK]] + noise / dim**0.5 * torch.randn(block.shape, generator=generator)
+        noise_block = noise / dim**0.5 * torch.randn(block.shape, generator=generator)
+        noisy = audio[owner[start : start + GENERATION_BLOCK]] + noise_block
         block.copy_(torch.nn.functional.normalize(noisy, dim=1))
     query_rows = torch.randperm(captions, generator=generator)[:queries].tolist()
     extra = torch.randint(0, 5, (queries,), generator=generator).tolist()  # 0..4 extra clips: mean 3 in all
@@ -91,7 +92,8 @@ def run_case(captions: int, clips: int, queries: int, dim: int, chunk_size: int,
 
 def _run_in_subprocess(size: dict, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--case", str(size["captions"]), str(size["clips"]), str(size["queries"]),
-               "--dim", str(args.dim), "--chunk-size", str(args.chunk_size), "--seed", str(args.seed), "--noise", str(args.noise)]  # fmt: skip
+               "--dim", str(args.dim), "--chunk-size", str(args.chunk_size), "--seed", str(args.seed),
+               "--noise", str(args.noise)]  # fmt: skip
     completed = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(completed.stdout.strip().splitlines()[-1])
 

@@ -520,7 +520,9 @@ class RetrievalEmbeddings(Metric):
     torchmetrics fills a rank without data with a 1-D float placeholder that cannot be gathered with
     2-D embeddings or integer indices.  Row counts may differ between ranks.
 
-    Usage: ``retrieval_metrics(out["audio_emb"], out["text_emb"], out["text_owner"])`` on ``out = compute()``.
+    Usage: ``out = metric.compute()``, then ``retrieval_metrics(out["audio_emb"], out["text_emb"],
+    out["text_owner"])``.  For the multi-relevance metric, map ``out["text_clip_index"]``/``out["text_slot"]`` to
+    caption strings and ``out["clip_index"]`` to file basenames, then call ``resolve_relevance``.
     """
 
     full_state_update = False
@@ -540,7 +542,8 @@ class RetrievalEmbeddings(Metric):
         caption number within its clip."""
         if audio_emb.ndim != 2 or text_emb.ndim != 2 or audio_emb.shape[1] != text_emb.shape[1]:
             raise ValueError(
-                f"expected audio_emb (B, D) and text_emb (T, D), got {tuple(audio_emb.shape)} and {tuple(text_emb.shape)}"
+                "expected audio_emb (B, D) and text_emb (T, D), "
+                f"got {tuple(audio_emb.shape)} and {tuple(text_emb.shape)}"
             )
         if self.audio_emb and self.audio_emb[0].shape[1] != audio_emb.shape[1]:
             raise ValueError(f"embedding size changed from {self.audio_emb[0].shape[1]} to {audio_emb.shape[1]}")
@@ -548,7 +551,8 @@ class RetrievalEmbeddings(Metric):
                    "text_slot": (text_slot, text_emb)}  # fmt: skip
         for name, (index, emb) in indices.items():
             if index.ndim != 1 or index.shape[0] != emb.shape[0] or index.is_floating_point():
-                raise ValueError(f"{name} must be an integer tensor of shape ({emb.shape[0]},), got {tuple(index.shape)}")
+                shape = tuple(index.shape)
+                raise ValueError(f"{name} must be an integer tensor of shape ({emb.shape[0]},), got {shape}")
             if index.numel() and int(index.min()) < 0:
                 raise ValueError(f"{name} must be >= 0")
         self.audio_emb.append(audio_emb.detach().float())
@@ -575,7 +579,8 @@ class RetrievalEmbeddings(Metric):
         text_owner = torch.searchsorted(clip_index, text_clip).clamp_(max=max(len(clip_index) - 1, 0))
         orphans = text_clip[clip_index[text_owner] != text_clip] if len(clip_index) else text_clip
         if orphans.numel():
-            raise ValueError(f"captions of clips {orphans.unique()[:_EXAMPLES_IN_ERRORS].tolist()} have no audio embedding")
+            examples = orphans.unique()[:_EXAMPLES_IN_ERRORS].tolist()
+            raise ValueError(f"captions of clips {examples} have no audio embedding")
         return {
             "audio_emb": audio_emb,
             "clip_index": clip_index,

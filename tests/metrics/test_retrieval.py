@@ -61,9 +61,10 @@ def _random_eval(n_clips: int, captions_per_clip: int, dim: int, seed: int, inte
         audio = torch.randint(-2, 3, (n_clips, dim), generator=generator).float()
         text = torch.randint(-2, 3, (n_clips * captions_per_clip, dim), generator=generator).float()
     else:  # float64: near-ties far below any chunking round-off
-        audio = torch.nn.functional.normalize(torch.randn(n_clips, dim, generator=generator, dtype=torch.float64), dim=1)
+        normalize = torch.nn.functional.normalize
+        audio = normalize(torch.randn(n_clips, dim, generator=generator, dtype=torch.float64), dim=1)
         text = audio.repeat_interleave(captions_per_clip, 0)
-        text = torch.nn.functional.normalize(text + torch.randn(text.shape, generator=generator, dtype=torch.float64), dim=1)
+        text = normalize(text + torch.randn(text.shape, generator=generator, dtype=torch.float64), dim=1)
     owner = torch.arange(n_clips).repeat_interleave(captions_per_clip)
     query_rows = torch.randperm(len(owner), generator=generator)[: n_clips // 2].tolist()
     relevant = [
@@ -322,7 +323,9 @@ def test_retrieval_embeddings_dedups_and_sorts():
     dim = 4
     audio = torch.arange(4 * dim, dtype=torch.float64).reshape(4, dim)
     # step 1: clips 7 and 2, captions out of order
-    metric.update(audio[:2], torch.tensor([7, 2]), audio[[0, 1, 1]] + 0.5, torch.tensor([7, 2, 2]), torch.tensor([0, 1, 0]))
+    metric.update(
+        audio[:2], torch.tensor([7, 2]), audio[[0, 1, 1]] + 0.5, torch.tensor([7, 2, 2]), torch.tensor([0, 1, 0])
+    )
     # step 2: clip 5 and a padded repeat of clip 7 with different values (must be dropped)
     metric.update(
         torch.stack([audio[2], audio[3]]).half(),
