@@ -3,6 +3,8 @@
 Compares the lasr training dataset (seek + read window, downmix, resample 44.1 -> 32 kHz, pad) through a
 DataLoader with 0 and N workers, against a bare soundfile loop that reads the same random windows (the
 ceiling: decode only), and a loop that decodes each whole file (what a non-seeking loader would pay).
+The lasr rows have two columns: audio augmentation off, and on with the default AudioSetMix block
+(``lasr.augment.audio``: each op p=0.3, concatenations of 2-5 windows, two-clip mixtures).
 
     .venv/bin/python benchmarks/dataloader.py [--files 16] [--file-seconds 120] [--clips 256]
 """
@@ -18,6 +20,7 @@ import numpy as np
 import soundfile as sf
 from torch.utils.data import DataLoader
 
+from lasr.augment.audio.dataset import AudioAugmentConfig, AugmentedPairDataset, collate_augmented
 from lasr.data.audio import probe_audio
 from lasr.data.datasets import CaptionPairDataset, collate_pairs
 from lasr.data.manifest import ClipRecord
@@ -36,10 +39,14 @@ def make_files(folder: Path, count: int, seconds: float, sr: int) -> list[ClipRe
     return records
 
 
-def bench_loader(records, clips: int, workers: int, batch: int) -> float:
-    dataset = CaptionPairDataset(records, sample_rate=32000, max_seconds=10.0)
+def bench_loader(records, clips: int, workers: int, batch: int, augment: bool = False) -> float:
+    if augment:
+        dataset = AugmentedPairDataset(records, sample_rate=32000, max_seconds=10.0, config=AudioAugmentConfig())
+        collate = collate_augmented
+    else:
+        dataset, collate = CaptionPairDataset(records, sample_rate=32000, max_seconds=10.0), collate_pairs
     sampler = WeightedEpochSampler([len(dataset)], [max(1.0, clips / len(dataset))], seed=0)
-    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate_pairs)
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate)
     start, seen = time.perf_counter(), 0
     for b in loader:
         seen += b["audio"].shape[0]
@@ -83,11 +90,14 @@ def main() -> None:
         rows = [
             ("bare soundfile: seek + read window (ceiling)", bench_bare_windows(records, args.clips)),
             ("bare soundfile: decode whole file", bench_whole_file(records, min(args.clips, 32))),
-            ("lasr dataset, 0 workers", bench_loader(records, args.clips, 0, args.batch_size)),
-            (f"lasr dataset, {args.workers} workers", bench_loader(records, args.clips, args.workers, args.batch_size)),
         ]
         for name, rate in rows:
             print(f"{name:<48}{rate:10.1f} clips/s")
+        print(f"{'lasr dataset (clips/s)':<48}{'augment off':>12}{'augment on':>12}")
+        for workers in (0, args.workers):
+            off = bench_loader(records, args.clips, workers, args.batch_size)
+            on = bench_loader(records, args.clips, workers, args.batch_size, augment=True)
+            print(f"{f'  {workers} workers':<48}{off:12.1f}{on:12.1f}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,14 @@ LIGHTNING_SUBCOMMANDS = {
 # name -> (module path, one-line help). Each module has add_arguments(parser) and run(args) -> int.
 TOOLS: dict[str, tuple[str, str]] = {
     "data": ("lasr.data.commands", "prepare corpus manifests, make the demo corpus, inspect manifests"),
+    "separate": ("lasr.separate", "separate a sound from a recording by a text query"),
+    "teachers": ("lasr.distill.teachers", "embed training clips and captions with stage-1 teachers (stage 2)"),
+    "cluster": ("lasr.distill.clusters", "BERTopic topics of the training captions (stage 3 labels)"),
+    "ensemble": ("lasr.distill.ensemble", "evaluate and average checkpoints; DCASE submission CSV"),
+    "augment": ("lasr.augment.commands", "LLM caption augmentation: paraphrase, rewrite, backtranslate, mix, class-prompts, modifiers, export"),
+    "zeroshot": ("lasr.zeroshot.cli", "zero-shot classification with template or LLM class prompts"),
+    "embed": ("lasr.search.embed_cli", "embed an audio folder or manifest into a searchable index"),
+    "search": ("lasr.search.search_cli", "search an embedding index by text or example audio"),
 }
 
 

@@ -23,16 +23,19 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
 
-def format_results(metrics: dict[str, float], chance: dict[str, float] | None = None, title: str = "") -> str:
-    """A plain-text table of metrics in percent, with a chance column where known."""
+def format_results(metrics: dict[str, float], chance: dict[str, float] | None = None, title: str = "",
+                   unit: str = "%") -> str:
+    """A plain-text table of metrics, with a chance column where known. Values are fractions shown in percent
+    when ``unit`` is "%", else printed as they are (e.g. dB)."""
     chance = chance or {}
+    scale = 100.0 if unit == "%" else 1.0
     lines = [title] if title else []
-    lines.append(f"{'metric':<22}{'value (%)':>12}{'chance (%)':>13}")
+    lines.append(f"{'metric':<22}{f'value ({unit})':>12}{f'chance ({unit})':>13}")
     for name, value in metrics.items():
         if name.startswith("n_"):
             continue
-        ref = f"{100 * chance[name]:13.2f}" if name in chance else f"{'':>13}"
-        lines.append(f"{name:<22}{100 * value:12.2f}{ref}")
+        ref = f"{scale * chance[name]:13.2f}" if name in chance else f"{'':>13}"
+        lines.append(f"{name:<22}{scale * value:12.2f}{ref}")
     counts = ", ".join(f"{k[2:]}={int(v)}" for k, v in metrics.items() if k.startswith("n_"))
     if counts:
         lines.append(f"({counts})")
@@ -81,7 +84,8 @@ class LasrCLI(LightningCLI):
             from lasr.tasks.retrieval import chance_levels
 
             chance = chance_levels(int(metrics["n_audio"]))
-        print("\n" + format_results(metrics, chance, title=f"== {title} =="), flush=True)
+        unit = getattr(self.model, "metric_unit", "%")
+        print("\n" + format_results(metrics, chance, title=f"== {title} ==", unit=unit), flush=True)
 
 
 def run_lightning(argv: list[str]) -> int:

@@ -84,6 +84,10 @@ def load_causal_lm(model: str, dtype: str = "float32"):
         converted.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{converted.name}.", dir=converted.parent))
         try:
+            # the tensors are already de-quantised: drop the GGUF quantizer marker so they can be saved as-is
+            lm.hf_quantizer = None
+            if hasattr(lm.config, "quantization_config"):
+                del lm.config.quantization_config
             lm.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             try:

@@ -7,9 +7,13 @@ the DataModule.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from lasr.data.manifest import ClipRecord
+
+log = logging.getLogger(__name__)
 
 
 class CaptionPolicy:
@@ -24,3 +28,92 @@ class CaptionPolicy:
             rng: per-item random generator (None in evaluation: policies must then be deterministic).
         """
         return record.captions[slot]
+
+
+class AugmentedCaptionPolicy(CaptionPolicy):
+    """Serve the original caption or one of its LLM variants from a caption table (``lasr augment export``).
+
+    ReCLAP's scheme by default: among the variants of the enabled ``kinds`` for this caption, pick one
+    uniformly; serve the original with probability ``p_original`` (ReCLAP: 0.4) and the variant otherwise.
+    With ``kind_weights`` (e.g. ``{paraphrase: 1, rewrite: 2}``) the kind is drawn first by those weights among
+    the kinds this caption has, then a variant uniformly within it. Captions without variants are served as is.
+    Evaluation (``rng is None``) always gets the original, so validation/test queries are never augmented.
+
+    Variants are matched by ``(clip_key, slot)``; with ``match="text"`` (or when the key is absent) by the
+    normalised source caption text, which survives re-generated manifests.
+
+    Args:
+        table: JSONL(.gz) or CSV caption table.
+        p_original: probability of serving the original caption when variants exist.
+        kinds: variant kinds to serve (table rows of other kinds are ignored).
+        kind_weights: optional per-kind weights (see above).
+        match: ``slot`` (key first, text fallback) or ``text``.
+        log_every: log the fraction of LLM captions served every this many training draws (per process;
+            0 disables).
+    """
+
+    def __init__(self, table: str, p_original: float = 0.4,
+                 kinds: tuple[str, ...] | list[str] = ("paraphrase", "rewrite", "backtranslate"),
+                 kind_weights: dict[str, float] | None = None, match: str = "slot", log_every: int = 2000):
+        from lasr.augment.export import read_table
+        from lasr.augment.filters import normalise
+
+        if not 0.0 <= p_original <= 1.0:
+            raise ValueError(f"p_original must be in [0, 1], got {p_original}")
+        if match not in ("slot", "text"):
+            raise ValueError(f"match must be 'slot' or 'text', got {match!r}")
+        self.table, self.p_original, self.kinds = str(table), p_original, tuple(kinds)
+        self.kind_weights = dict(kind_weights) if kind_weights else None
+        self.match = match
+        self._normalise = normalise
+        self.by_key: dict[tuple[str, int], dict[str, list[str]]] = {}
+        self.by_text: dict[str, dict[str, list[str]]] = {}
+        for row in read_table(table):
+            if row["kind"] not in self.kinds or not row.get("text"):
+                continue
+            for index, key in ((self.by_key, (row["clip_key"], int(row["slot"]))),
+                               (self.by_text, normalise(row["source"]))):
+                index.setdefault(key, {}).setdefault(row["kind"], []).append(row["text"])
+        self.served_original = 0
+        self.served_augmented = 0
+        self.log_every = log_every
+        log.info("caption table %s: LLM variants for %d captions (kinds %s, p_original %.2f)",
+                 table, len(self.by_key), list(self.kinds), p_original)
+
+    def variants(self, record: ClipRecord, slot: int) -> dict[str, list[str]]:
+        """``kind -> texts`` available for ``record.captions[slot]``."""
+        found = self.by_key.get((record.key, slot)) if self.match == "slot" else None
+        if found is None:
+            found = self.by_text.get(self._normalise(record.captions[slot]), {})
+        return found
+
+    def caption(self, record: ClipRecord, slot: int, rng: np.random.Generator | None) -> str:
+        text = self._draw(record, slot, rng)
+        total = self.served_original + self.served_augmented
+        if rng is not None and self.log_every and total % self.log_every == 0:
+            log.info("LLM captions served: %.1f%% of %d", 100 * self.augmented_fraction, total)
+        return text
+
+    def _draw(self, record: ClipRecord, slot: int, rng: np.random.Generator | None) -> str:
+        original = record.captions[slot]
+        found = self.variants(record, slot) if rng is not None else {}
+        if not found or rng.random() < self.p_original:
+            self.served_original += rng is not None
+            return original
+        if self.kind_weights:
+            kinds = [k for k in found if self.kind_weights.get(k, 0.0) > 0]
+            if not kinds:
+                self.served_original += 1
+                return original
+            weights = np.array([self.kind_weights[k] for k in kinds], dtype=float)
+            texts = found[kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]]
+        else:
+            texts = [text for kind_texts in found.values() for text in kind_texts]
+        self.served_augmented += 1
+        return texts[int(rng.integers(len(texts)))]
+
+    @property
+    def augmented_fraction(self) -> float:
+        """Fraction of training captions served by this process that were LLM variants."""
+        total = self.served_original + self.served_augmented
+        return self.served_augmented / total if total else 0.0

@@ -22,6 +22,9 @@ from lasr.data.recipes import (
     prepare_wavcaps,
 )
 from lasr.data.recipes.common import DEFAULT_MIN_SECONDS, DEFAULT_PROBE_WORKERS
+from lasr.data.recipes.fsd50k import SPLITS as FSD50K_SPLITS
+from lasr.data.recipes.fsd50k import prepare_fsd50k
+from lasr.data.recipes.urbansound8k import prepare_urbansound8k
 from lasr.data.recipes.wavcaps import AUDIO_EXTENSION, WAVCAPS_SOURCES
 from lasr.errors import LasrError
 
@@ -74,6 +77,16 @@ def _run_esc50(args: argparse.Namespace) -> int:
     _, report = prepare_esc50(args.root, args.out, meta=args.meta, subset=args.subset, dataset=args.dataset,
                               audio_dir=args.audio_dir, **_probe_kwargs(args))
     _print_report(report)
+    return 0
+
+
+def _run_urbansound8k(args: argparse.Namespace) -> int:
+    _print_report(prepare_urbansound8k(args.root, args.out, meta=args.meta, **_probe_kwargs(args))[1])
+    return 0
+
+
+def _run_fsd50k(args: argparse.Namespace) -> int:
+    _print_report(prepare_fsd50k(args.root, args.out, splits=args.splits, **_probe_kwargs(args))[1])
     return 0
 
 
@@ -176,6 +189,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=Path, help="list of present clips (file_name column; default --root/subset.csv)")
     p.add_argument("--dataset", help="dataset name (default esc50, or kitchen20 when detected)")
     p.add_argument("--audio-dir", type=Path, help="folder holding the audio files (default from the format)")
+
+    p = _sub(sub, "prepare-urbansound8k", "UrbanSound8K -> urbansound8k.jsonl.gz", _run_urbansound8k)
+    _add_prepare_options(p)
+    p.add_argument("--meta", type=Path, help="metadata CSV (default --root/metadata/UrbanSound8K.csv)")
+
+    p = _sub(sub, "prepare-fsd50k", "FSD50K (multi-label) -> fsd50k_{split}.jsonl.gz", _run_fsd50k)
+    _add_prepare_options(p)
+    p.add_argument("--splits", nargs="+", choices=FSD50K_SPLITS,
+                   help="default: every split whose ground-truth CSV exists")
 
     p = _sub(sub, "demo", "build the synthetic demo corpus and its manifests", _run_demo)
     p.add_argument("--out", type=Path, required=True, help="output folder")

@@ -18,6 +18,7 @@ from torch import Tensor
 from lasr.losses.contrastive import ContrastiveLoss
 from lasr.metrics.retrieval import RetrievalEmbeddings, load_relevance_csv, resolve_relevance, retrieval_metrics
 from lasr.models.dual_encoder import DualEncoder
+from lasr.tasks.run_config import store_run_config
 from lasr.tasks.schedule import WarmupCosineSchedule
 
 log = logging.getLogger(__name__)
@@ -80,11 +81,16 @@ class RetrievalTask(L.LightningModule):
             raise ValueError(f"{path}: checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
         log.info("initialised model weights from %s", path)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the run's model/data config so tools (``lasr teachers``, ``lasr ensemble``) need no --config."""
+        store_run_config(self.trainer, checkpoint)
+
     # ---- training -------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         audio = self.model.encode_audio(batch["audio"], batch["duration"])
         text = self.model.encode_text(batch["caption"])
-        terms = self.loss(audio, text, batch["audio_key"], self.model.logit_scale)
+        extra = self._hard_negatives(batch["hard_negatives"], text) if "hard_negatives" in batch else {}
+        terms = self.loss(audio, text, batch["audio_key"], self.model.logit_scale, **extra)
         loss = sum(value for name, value in terms.items() if name.endswith("_loss"))
         batch_size = len(batch["caption"])
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
@@ -92,6 +98,19 @@ class RetrievalTask(L.LightningModule):
         self.log("train/tau", self.model.tau.detach().abs(), batch_size=batch_size)
         self.skipped.extend(batch["skipped"])
         return loss
+
+    def _hard_negatives(self, captions: list[str | None], text: Tensor) -> dict[str, Tensor]:
+        """Embed the counterfactual captions (None = none for that row) into a (B, E) tensor + (B,) mask.
+
+        Every rank builds the tensor through the same autograd path (even with no hard negative in its batch),
+        so the loss can gather it with gradient.
+        """
+        mask = torch.tensor([c is not None for c in captions], dtype=torch.bool, device=text.device)
+        emb = text.detach().new_zeros(text.shape) + 0.0 * text
+        if mask.any():
+            encoded = self.model.encode_text([c for c in captions if c is not None]).to(emb.dtype)
+            emb = emb.index_put((mask.nonzero()[:, 0],), encoded)
+        return {"hard_negative_emb": emb, "hard_negative_mask": mask}
 
     def on_train_epoch_end(self) -> None:
         self._report_skipped("train")

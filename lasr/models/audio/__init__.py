@@ -37,7 +37,12 @@ def check_wave_batch(wave: Tensor, duration: Tensor) -> None:
         )
 
 
-_LAZY = {"PaSSTEncoder": "lasr.models.audio.passt", "CNNEncoder": "lasr.models.audio.cnn"}
+_LAZY = {
+    "PaSSTEncoder": "lasr.models.audio.passt",
+    "CNNEncoder": "lasr.models.audio.cnn",
+    "BEATsEncoder": "lasr.models.audio.beats",
+    "EATEncoder": "lasr.models.audio.eat",
+}
 
 __all__ = ["AudioEncoder", "check_wave_batch", *_LAZY]
 

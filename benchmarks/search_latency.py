@@ -1,0 +1,110 @@
+"""Search latency over 1M random clip embeddings on CPU: exact chunked top-k (what `lasr search` runs).
+
+Measures (a) in-memory chunked search for a single query and a batch of queries at several chunk sizes, and
+(b) with ``--on-disk``, the same search through an on-disk index of memory-mapped shards (as `lasr embed` writes;
+the first pass reads from disk, the later ones from the page cache).
+
+    .venv/bin/python benchmarks/search_latency.py [--clips 1000000] [--dim 1024] [--k 10] [--on-disk]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lasr.search.index import EmbeddingIndex
+from lasr.search.search import search_index
+from lasr.search.topk import chunked_topk, split_rows
+
+GENERATE_ROWS = 100_000  # random rows made at once, so the collection is never held twice
+
+
+def random_collection(clips: int, dim: int, seed: int = 0) -> torch.Tensor:
+    """(clips, dim) float32 unit vectors."""
+    gen = torch.Generator().manual_seed(seed)
+    out = torch.empty(clips, dim)
+    for start in range(0, clips, GENERATE_ROWS):
+        block = out[start:start + GENERATE_ROWS]
+        block.copy_(F.normalize(torch.randn(block.shape, generator=gen), dim=1))
+    return out
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """(median, min) seconds over ``repeats`` runs after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def bench_memory(collection: torch.Tensor, args: argparse.Namespace) -> None:
+    gen = torch.Generator().manual_seed(1)
+    for n_queries in args.queries:
+        queries = F.normalize(torch.randn(n_queries, collection.shape[1], generator=gen), dim=1)
+        expected = None
+        for chunk_rows in args.chunk_rows:
+            result = {}
+
+            def run():
+                result["rows"] = chunked_topk(queries, split_rows(collection, chunk_rows), args.k)[1]
+
+            median, best = timed(run, args.repeats)
+            if expected is None:
+                expected = result["rows"]
+            assert torch.equal(result["rows"], expected), "chunk size changed the result"
+            print(f"in memory  queries {n_queries:>4}  chunk {chunk_rows:>9,}  median {1000 * median:8.1f} ms  "
+                  f"min {1000 * best:8.1f} ms  ({1000 * median / n_queries:7.2f} ms/query)")
+
+
+def bench_disk(collection: torch.Tensor, args: argparse.Namespace) -> None:
+    shard_size = args.shard_size
+    with tempfile.TemporaryDirectory() as tmp:
+        meta = {"embed_dim": collection.shape[1], "checkpoint": "random", "model_fingerprint": "random",
+                "sample_rate": 0, "max_seconds": 0.0, "source": "random", "collection_digest": "random",
+                "count": collection.shape[0], "shard_size": shard_size}
+        index = EmbeddingIndex.create_or_resume(tmp, meta)
+        start = time.perf_counter()
+        for number, begin in enumerate(range(0, collection.shape[0], shard_size)):
+            rows = collection[begin:begin + shard_size].numpy()
+            ids = [f"clip{i}" for i in range(begin, begin + rows.shape[0])]
+            index.write_shard(number, rows, ids, ids, [])
+        print(f"on disk    wrote {index.n_shards} shards in {time.perf_counter() - start:.1f} s")
+        query = F.normalize(torch.randn(1, collection.shape[1]), dim=1)
+        for chunk_rows in args.chunk_rows:
+            median, best = timed(lambda: search_index(index, query, args.k, chunk_rows), args.repeats)
+            print(f"on disk    queries    1  chunk {chunk_rows:>9,}  median {1000 * median:8.1f} ms  "
+                  f"min {1000 * best:8.1f} ms  (page cache warm after the first pass)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=1024, help="embedding size (paper model: 1024)")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--queries", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--chunk-rows", type=int, nargs="+", default=[16_384, 65_536, 262_144])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--on-disk", action="store_true", help="also search an on-disk index of shards")
+    parser.add_argument("--shard-size", type=int, default=65_536)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    collection = random_collection(args.clips, args.dim)
+    print(f"{args.clips:,} clips x {args.dim} float32 ({collection.numel() * 4 / 2**30:.2f} GiB), k={args.k}, "
+          f"{args.threads} thread(s), torch {torch.__version__}, numpy {np.__version__}")
+    bench_memory(collection, args)
+    if args.on_disk:
+        bench_disk(collection, args)
+
+
+if __name__ == "__main__":
+    main()

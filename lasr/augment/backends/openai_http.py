@@ -1,0 +1,143 @@
+"""OpenAI-compatible chat-completions client: asyncio + aiohttp, concurrency limit, timeouts, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from typing import Any, AsyncIterator
+
+import aiohttp
+
+from lasr.augment.backends import Backend, BackendError, Completion
+
+log = logging.getLogger(__name__)
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class OpenAIChatBackend(Backend):
+    """POST ``{base_url}/chat/completions`` for each request.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:8000/v1`` (vLLM serve), ``http://127.0.0.1:11434/v1`` (Ollama).
+        model: model name sent in the body (and part of the cache key).
+        api_key_env: name of the environment variable holding the API key (the key is read from there only,
+            never logged or stored); None for servers without authentication.
+        concurrency: requests in flight at once.
+        timeout_s: total timeout of one HTTP attempt in seconds.
+        max_retries: retries after the first try on 429, 5xx, connection errors, timeouts, malformed bodies.
+        backoff_s / backoff_max_s: exponential backoff base and cap in seconds (with jitter; Retry-After wins).
+    """
+
+    prompt_style = "chat"
+
+    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, concurrency: int = 8,
+                 timeout_s: float = 60.0, max_retries: int = 5, backoff_s: float = 0.5, backoff_max_s: float = 30.0):
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model_id = model
+        self.api_key_env = api_key_env
+        if api_key_env and not os.environ.get(api_key_env):
+            raise BackendError(f"the API key for {self.url} is read from the environment variable "
+                               f"{api_key_env}; set {api_key_env}")
+        self.concurrency, self.timeout_s, self.max_retries = concurrency, timeout_s, max_retries
+        self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
+        self._session: aiohttp.ClientSession | None = None
+        self.retries = 0  # attempts repeated (for the summary)
+
+    def _headers(self, wire_id: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "X-Client-Request-Id": wire_id}
+        if self.api_key_env:
+            headers["Authorization"] = f"Bearer {os.environ[self.api_key_env]}"
+        return headers
+
+    def body(self, request, attempt: int) -> dict[str, Any]:
+        """The JSON body of one attempt (also used for Batch API lines)."""
+        s = request.sampling
+        return {"model": self.model_id, "messages": request.prompt.chat_messages(), "temperature": s.temperature,
+                "top_p": s.top_p, "max_tokens": s.max_tokens, "seed": request.attempt_seed(attempt)}
+
+    async def _session_get(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                                                  connector=aiohttp.TCPConnector(limit=self.concurrency))
+        return self._session
+
+    def _delay(self, retry: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), self.backoff_max_s)
+            except ValueError:
+                pass
+        return min(self.backoff_s * 2 ** retry, self.backoff_max_s) * (0.5 + random.random() / 2)
+
+    async def _post_once(self, request, attempt: int) -> tuple[str, Completion | None, str | None]:
+        """One HTTP attempt: ("ok", completion, None) | ("retry", None, why) | ("fatal", None, why)."""
+        session = await self._session_get()
+        try:
+            async with session.post(self.url, json=self.body(request, attempt),
+                                    headers=self._headers(request.wire_id(attempt))) as response:
+                text = await response.text()
+                if response.status in RETRY_STATUS:
+                    return "retry", None, f"HTTP {response.status}|{response.headers.get('Retry-After', '')}"
+                if response.status != 200:
+                    return "fatal", None, f"HTTP {response.status}: {text[:200]}"
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+            return "retry", None, f"{type(err).__name__}: {err}|"
+        try:
+            data = json.loads(text)
+            choice = data["choices"][0]
+            usage = data.get("usage") or {}
+            return "ok", Completion(choice["message"]["content"], choice.get("finish_reason"),
+                                    usage.get("prompt_tokens"), usage.get("completion_tokens")), None
+        except (ValueError, KeyError, IndexError, TypeError):
+            return "retry", None, f"malformed response body: {text[:80]!r}|"
+
+    async def complete(self, request, attempt: int) -> Completion:
+        """POST with retries; a backend that stays down raises :class:`BackendError` naming the URL."""
+        why = ""
+        for retry in range(self.max_retries + 1):
+            outcome, completion, why = await self._post_once(request, attempt)
+            if outcome == "ok":
+                return completion
+            if outcome == "fatal":
+                raise BackendError(f"{self.url} refused the request: {why}")
+            if retry < self.max_retries:
+                self.retries += 1
+                reason, _, retry_after = why.rpartition("|")
+                await asyncio.sleep(self._delay(retry, retry_after or None))
+        reason = why.rpartition("|")[0]
+        if reason.startswith("malformed"):
+            return Completion(None, "error", error="malformed")
+        raise BackendError(f"{self.url} failed after {self.max_retries + 1} tries: {reason}")
+
+    async def stream(self, items) -> AsyncIterator:
+        queue: asyncio.Queue = asyncio.Queue()
+        pending = list(reversed(items))
+
+        async def worker() -> None:
+            while pending:
+                request, attempt = pending.pop()
+                try:
+                    await queue.put((request, attempt, await self.complete(request, attempt)))
+                except BaseException as err:  # noqa: BLE001 - forwarded to the consumer
+                    await queue.put(err)
+                    return
+
+        workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(items)))]
+        try:
+            for _ in range(len(items)):
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

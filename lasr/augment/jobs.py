@@ -1,0 +1,112 @@
+"""Run a kind's stages against a backend: skip what the store already has, judge each answer, retry rejected
+requests with a new seed up to ``max_attempts``, commit every answer as it arrives, and summarise."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from lasr.augment.backends import Backend
+from lasr.augment.filters import FilterConfig, judge
+from lasr.augment.kinds import Stage
+from lasr.augment.store import Store
+
+
+@dataclass
+class Summary:
+    """Counts of one job run. ``rejections`` counts every rejected attempt by reason."""
+
+    requests: int = 0          # attempts sent to the backend (including retries)
+    cache_hits: int = 0        # logical requests already finished in the store
+    accepted: int = 0
+    exhausted: int = 0         # requests still rejected after max_attempts
+    rejections: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        rate = self.requests / self.seconds if self.seconds else 0.0
+        rows = [("requests sent", self.requests), ("cache hits", self.cache_hits), ("accepted", self.accepted),
+                ("rejected (out of attempts)", self.exhausted)]
+        rows += [(f"  rejected: {reason}", n) for reason, n in sorted(self.rejections.items())]
+        rows += [("prompt tokens", self.prompt_tokens), ("completion tokens", self.completion_tokens),
+                 ("time (s)", f"{self.seconds:.1f}"), ("requests/s", f"{rate:.2f}")]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+class Progress:
+    """One stderr line per ``interval_s``: done/total, rate, ETA (no dependency, works in logs)."""
+
+    def __init__(self, total: int, label: str, enabled: bool = True, interval_s: float = 2.0):
+        self.total, self.label, self.enabled, self.interval_s = total, label, enabled, interval_s
+        self.done, self.start, self.last = 0, time.monotonic(), 0.0
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.enabled and (now - self.last >= self.interval_s or self.done == self.total):
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate else float("inf")
+            print(f"[{self.label}] {self.done}/{self.total} {rate:.2f} req/s ETA {eta:.0f}s", file=sys.stderr)
+
+
+async def run_stage(requests, backend: Backend, store: Store, summary: Summary, max_attempts: int = 3,
+                    filter_config: FilterConfig = FilterConfig(), progress: bool = True, label: str = "") -> None:
+    """Send every unfinished request of one stage; store each answer as it arrives."""
+    known = store.status([r.custom_id for r in requests])
+    todo = []
+    for request in requests:
+        state = known.get(request.custom_id)
+        if state is None:
+            todo.append((request, 0))
+        elif state[0] == "rejected" and state[1] < max_attempts:
+            todo.append((request, state[1]))
+        else:
+            summary.cache_hits += 1
+    bar = Progress(len(todo), label, enabled=progress)
+    while todo:
+        retry = []
+        async for request, attempt, completion in backend.stream(todo):
+            if completion.finish_reason == "error":
+                text, reason = None, completion.error or "error"
+            else:
+                text, reason = judge(completion.text, completion.finish_reason, request, filter_config)
+            store.put(request, attempt, completion.text, text, completion.finish_reason, reason,
+                      completion.prompt_tokens, completion.completion_tokens)
+            summary.requests += 1
+            summary.prompt_tokens += completion.prompt_tokens or 0
+            summary.completion_tokens += completion.completion_tokens or 0
+            if reason is None:
+                summary.accepted += 1
+                bar.step()
+                continue
+            summary.rejections[reason] += 1
+            if attempt + 1 < max_attempts:
+                retry.append((request, attempt + 1))
+            else:
+                summary.exhausted += 1
+                bar.step()
+        todo = retry
+
+
+async def run_job_async(stages: list[Stage], backend: Backend, store: Store, **options) -> Summary:
+    summary = Summary()
+    start = time.monotonic()
+    try:
+        for name, build in stages:
+            await run_stage(build(store), backend, store, summary, label=name, **options)
+    finally:
+        summary.seconds = time.monotonic() - start
+        await backend.aclose()
+    return summary
+
+
+def run_job(stages: list[Stage], backend: Backend, store: Store, **options) -> Summary:
+    """Run all stages in order (a stage builds its requests after the previous stage finished)."""
+    return asyncio.run(run_job_async(stages, backend, store, **options))

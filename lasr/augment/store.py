@@ -1,0 +1,114 @@
+"""The result store: one SQLite database (WAL) with one row per logical request, keyed by ``custom_id``.
+
+Every finished request is committed on its own, so killing the job at any moment loses only the requests in
+flight; re-running skips rows that are accepted or out of attempts. A row is replaced (never duplicated) when
+a rejected request is retried.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from lasr.errors import DataError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    custom_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL, template TEXT NOT NULL,
+    sample_index INTEGER NOT NULL, source TEXT NOT NULL, meta TEXT NOT NULL, sampling TEXT NOT NULL,
+    status TEXT NOT NULL,            -- accepted | rejected
+    attempts INTEGER NOT NULL,
+    raw TEXT, text TEXT, finish_reason TEXT, rejection TEXT,
+    prompt_tokens INTEGER, completion_tokens INTEGER, updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_kind ON results(kind, stage, status);
+"""
+
+
+@dataclass
+class Row:
+    custom_id: str
+    kind: str
+    stage: str
+    model: str
+    template: str
+    sample_index: int
+    source: str
+    meta: dict[str, Any]
+    status: str
+    attempts: int
+    raw: str | None
+    text: str | None
+    finish_reason: str | None
+    rejection: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class Store:
+    """SQLite result store. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no commit
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise DataError(f"not a usable result store ({err})", path) from err
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def status(self, custom_ids: list[str]) -> dict[str, tuple[str, int, str | None]]:
+        """``custom_id -> (status, attempts, rejection)`` for the ids already in the store."""
+        out: dict[str, tuple[str, int, str | None]] = {}
+        for start in range(0, len(custom_ids), 500):
+            chunk = custom_ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for cid, status, attempts, rejection in self.db.execute(
+                    f"SELECT custom_id, status, attempts, rejection FROM results WHERE custom_id IN ({marks})",
+                    chunk):
+                out[cid] = (status, attempts, rejection)
+        return out
+
+    def put(self, request, attempt: int, raw: str | None, text: str | None, finish_reason: str | None,
+            rejection: str | None, prompt_tokens: int | None = None, completion_tokens: int | None = None) -> None:
+        """Insert or replace the row of ``request`` after attempt number ``attempt`` (0-based); commits."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (request.custom_id, request.kind, request.stage, request.model, request.template,
+             request.sample_index, request.source, json.dumps(request.meta, sort_keys=True),
+             json.dumps(request.sampling.as_dict()), "rejected" if rejection else "accepted", attempt + 1,
+             raw, text, finish_reason, rejection, prompt_tokens, completion_tokens, time.time()))
+
+    def rows(self, kind: str | None = None, stage: str | None = None, status: str | None = "accepted") -> Iterator[Row]:
+        """Rows in insertion order, optionally filtered by kind, stage and status."""
+        query, args = "SELECT * FROM results WHERE 1=1", []
+        for column, value in (("kind", kind), ("stage", stage), ("status", status)):
+            if value is not None:
+                query += f" AND {column} = ?"
+                args.append(value)
+        for values in self.db.execute(query + " ORDER BY rowid", args):
+            values = list(values)
+            values[7] = json.loads(values[7])
+            del values[8]  # sampling is kept for audit only
+            yield Row(*values[:16])
+
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        """``(kind, status, rejection or '') -> rows``."""
+        return {(k, s, r or ""): n for k, s, r, n in self.db.execute(
+            "SELECT kind, status, rejection, COUNT(*) FROM results GROUP BY kind, status, rejection")}

@@ -1,0 +1,153 @@
+"""The whole retrieval recipe on the demo corpus, on CPU, through the ``lasr`` CLI; prints one table.
+
+stage 1 (the existing demo checkpoint, or trained) -> ``lasr teachers`` -> stage 2 (distillation) ->
+``lasr cluster`` -> stage 3 (topic heads) -> ``lasr ensemble`` (every stage's test metrics side by side,
+plus the ensemble of the three stages' models).
+
+Run: ``python -m lasr.demo_chain`` (or ``scripts/demo_pipeline.sh``).  The stage configs are the demo configs
+with their data and output paths rewritten to ``--demo`` and ``--out``; ``--override FILE.yaml`` deep-merges
+extra keys into every stage's config (a node with ``class_path`` replaces the node it lands on), which is how the
+tests shrink the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lasr.distill.ensemble import format_table
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "demo"
+DEFAULT_STAGE1 = Path("checkpoints/demo/stage1/last.ckpt")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``; a dict with ``class_path`` replaces instead of merging."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and "class_path" not in value and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class Chain:
+    """Runs the steps as subprocesses, logging each to ``out/logs/<step>.txt``."""
+
+    def __init__(self, demo: Path, out: Path, override: dict[str, Any] | None = None):
+        self.demo, self.out, self.override = demo, out, override or {}
+        self.manifests = demo / "manifests"
+        self.timings: dict[str, float] = {}
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+
+    def run(self, step: str, *args: str) -> None:
+        started = time.perf_counter()
+        print(f"[{step}] lasr {' '.join(args)}", flush=True)
+        log = self.out / "logs" / f"{step}.txt"
+        with open(log, "w", encoding="utf-8") as handle:
+            code = subprocess.call([sys.executable, "-m", "lasr.cli", *args], stdout=handle, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.timings[step] = time.perf_counter() - started
+        if code != 0:
+            tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-40:])
+            raise SystemExit(f"[{step}] failed with exit code {code}; last lines of {log}:\n{tail}")
+        print(f"[{step}] done in {self.timings[step]:.0f} s", flush=True)
+
+    def config(self, stage: str, template: str, model_args: dict[str, Any]) -> Path:
+        """The demo config of ``stage`` with data/output paths rewritten and the overrides merged in."""
+        config = yaml.safe_load((CONFIGS / template).read_text(encoding="utf-8"))
+        data = config["data"]["init_args"]
+        for split in ("train", "val", "test"):
+            data[split] = [{"path": str(self.manifests / f"clotho_{name}.jsonl.gz")}
+                           for name in [{"train": "development", "val": "validation", "test": "evaluation"}[split]]]
+        data["test_relevance"] = str(self.demo / "clotho" / "metadata_eval.csv")
+        trainer = config["trainer"]
+        trainer["default_root_dir"] = str(self.out)
+        trainer["logger"]["init_args"]["save_dir"] = str(self.out / "logs")
+        trainer["callbacks"][0]["init_args"]["dirpath"] = str(self.out / stage)
+        config["model"]["init_args"].update(model_args)
+        config = deep_merge(config, self.override)
+        path = self.out / "configs" / f"{stage}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        shutil.rmtree(self.out / stage, ignore_errors=True)  # fresh best.ckpt / last.ckpt names
+        return path
+
+    def fit(self, stage: str, template: str, model_args: dict[str, Any]) -> None:
+        self.run(stage, "fit", "--config", str(self.config(stage, template, model_args)))
+
+
+def stage1(chain: Chain, existing: Path | None, existing_config: str) -> tuple[list[Path], str]:
+    """(teacher checkpoints, config for them: a file, or '-' when the checkpoints carry their config)."""
+    if existing is not None:
+        best = sorted(existing.parent.glob("best*.ckpt"))
+        print(f"[stage1] using {', '.join(map(str, [existing, *best[:1]]))} as stage 1 (teachers)")
+        return [existing, *best[:1]], existing_config
+    chain.fit("stage1", "stage1_demo.yaml", {})
+    folder = chain.out / "stage1"
+    return [folder / "last.ckpt", *sorted(folder.glob("best*.ckpt"))[:1]], "-"
+
+
+def run_chain(demo: Path, out: Path, existing_stage1: Path | None, override: dict | None,
+              min_topic_size: int = 10,
+              stage1_config: str = str(CONFIGS / "stage1_demo.yaml")) -> dict[str, dict[str, float]]:
+    chain = Chain(demo, out, override)
+    teachers, stage1_config = stage1(chain, existing_stage1, stage1_config)
+    dev = str(chain.manifests / "clotho_development.jsonl.gz")
+    chain.run("teachers", "teachers", "--ckpt", *map(str, teachers), "--config", stage1_config,
+              "--data", dev, "--out", str(out / "teachers"), "--no-progress")
+    chain.fit("stage2", "stage2_demo.yaml",
+              {"init_from": str(teachers[0]), "teacher_embeddings": [str(out / "teachers")]})
+    chain.run("cluster", "cluster", "--data", dev, "--out", str(out / "clusters"),
+              "--min-topic-size", str(min_topic_size))
+    chain.fit("stage3", "stage3_demo.yaml", {"init_from": str(out / "stage2" / "best.ckpt"),
+                                             "teacher_embeddings": [str(out / "teachers")],
+                                             "clusters": str(out / "clusters")})
+    members = [teachers[0], out / "stage2" / "best.ckpt", out / "stage3" / "best.ckpt"]
+    chain.run("ensemble", "ensemble", "--ckpt", *map(str, members), "--config", stage1_config, "-", "-",
+              "--data", str(chain.manifests / "clotho_evaluation.jsonl.gz"),
+              "--relevance", str(demo / "clotho" / "metadata_eval.csv"), "--out", str(out / "ensemble"))
+    metrics = json.loads((out / "ensemble" / "metrics.json").read_text(encoding="utf-8"))["metrics"]
+    columns = dict(zip(["stage 1", "stage 2", "stage 3", "ensemble 1+2+3"], metrics.values()))
+    clusters = json.loads((out / "clusters" / "summary.json").read_text(encoding="utf-8"))
+    print("\n" + format_table(columns, title=f"== demo chain: test metrics (%) on {demo / 'manifests'} "
+                                             "clotho_evaluation =="))
+    print(f"topics: {clusters['n_topics']} ({100 * clusters['outlier_share']:.1f}% outlier captions); step times (s): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in chain.timings.items()))
+    return columns
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lasr.demo_chain", description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", default="demo_data", help="demo corpus (lasr data demo --out DIR)")
+    parser.add_argument("--out", default="outputs/demo", help="where every stage writes")
+    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="existing stage-1 demo checkpoint to start from")
+    parser.add_argument("--stage1-config", default=str(CONFIGS / "stage1_demo.yaml"),
+                        help="config of --stage1 ('-': the one stored in the checkpoint)")
+    parser.add_argument("--train-stage1", action="store_true", help="train stage 1 even if --stage1 exists")
+    parser.add_argument("--override", help="YAML deep-merged into every stage config (tests: tiny models)")
+    parser.add_argument("--min-topic-size", type=int, default=10, help="HDBSCAN min_cluster_size for the demo")
+    args = parser.parse_args(argv)
+    demo = Path(args.demo)
+    if not (demo / "manifests" / "clotho_development.jsonl.gz").is_file():
+        print(f"no demo corpus in {demo}: run `lasr data demo --out {demo} --seed 0` first", file=sys.stderr)
+        return 2
+    existing = Path(args.stage1) if Path(args.stage1).is_file() and not args.train_stage1 else None
+    override = yaml.safe_load(Path(args.override).read_text(encoding="utf-8")) if args.override else None
+    run_chain(demo, Path(args.out), existing, override, args.min_topic_size, args.stage1_config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Read published checkpoint files without running code from them, and load state dicts strictly.
+
+Published checkpoints are often more than tensors: fairseq files (EAT) pickle an omegaconf config, numpy scalars
+and training meters next to the weights. ``torch.load(weights_only=True)`` refuses those classes; the official
+loaders then use a full unpickler, which would run arbitrary code from a downloaded file. Here every class the file
+names is replaced by an inert stand-in (:class:`OpaqueObject`), so the tensors load with torch's restricted
+unpickler and no foreign code runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lasr.errors import LasrError
+
+_log = logging.getLogger(__name__)
+
+
+class OpaqueObject:
+    """Inert stand-in for a class named in a checkpoint: keeps constructor arguments and pickled state as data."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        instance = super().__new__(cls)
+        instance.opaque_args = args
+        instance.opaque_state = None
+        return instance
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.opaque_state = state
+
+
+def _stand_ins(names: list[str]) -> list[tuple[type, str]]:
+    """One empty :class:`OpaqueObject` subclass per dotted global name, in the form ``safe_globals`` takes."""
+    stand_ins = []
+    for name in names:
+        module, _, qualname = name.rpartition(".")
+        cls = type(qualname or name, (OpaqueObject,), {"__module__": module or "builtins"})
+        stand_ins.append((cls, name))
+    return stand_ins
+
+
+def read_checkpoint(path: str | Path, what: str, hint: str) -> Any:
+    """The object stored in a local ``torch.save`` file, foreign classes replaced by :class:`OpaqueObject`.
+
+    Args:
+        path: the file.
+        what: model name for messages ("BEATs"); hint: where to get the right file (ends every message).
+
+    Raises :class:`LasrError` naming the file when it is missing or cannot be read.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise LasrError(f"{what} checkpoint not found: {path}; {hint}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass  # names classes outside torch's allowlist: retry with inert stand-ins below
+    except Exception as err:  # not a torch file, truncated download, ...
+        raise LasrError(f"cannot read {what} checkpoint {path} ({err}); {hint}") from None
+    try:
+        foreign = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        with torch.serialization.safe_globals(_stand_ins(foreign)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise LasrError(f"cannot read {what} checkpoint {path} ({err}); {hint}") from None
+
+
+def plain_config(node: Any) -> Any:
+    """Best-effort plain dicts/lists/values from a pickled config (e.g. an omegaconf ``DictConfig`` stand-in).
+
+    omegaconf containers keep their children under ``_content`` and leaf nodes their value under ``_val``.
+    """
+    if isinstance(node, OpaqueObject):
+        state = node.opaque_state
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict):
+            state = state[0]  # (dict state, slot state)
+        if isinstance(state, dict):
+            for field in ("_content", "_val"):
+                if field in state:
+                    return plain_config(state[field])
+        return node.opaque_args[0] if len(node.opaque_args) == 1 else None  # e.g. an Enum rebuilt from its value
+    if isinstance(node, dict):
+        return {key: plain_config(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [plain_config(value) for value in node]
+    return node
+
+
+def load_state_strict(model: nn.Module, state: dict[str, Tensor], path: str | Path, what: str, hint: str) -> None:
+    """``model.load_state_dict(state, strict=True)``, with a :class:`LasrError` naming missing/unexpected keys."""
+    expected, given = set(model.state_dict()), set(state)
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    if missing or unexpected:
+        raise LasrError(
+            f"{path} does not match the {what} model: {len(missing)} missing keys {missing[:5]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:5]}; {hint}"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # shape mismatch: weights of another size
+        raise LasrError(f"{path} does not fit the {what} model: {err}") from None
+    _log.info("loaded %s weights from %s", what, path)
