@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lasr-installed
 DEMO_DIR ?= demo_data
 
-.PHONY: install demo test bench clean-demo
+.PHONY: install demo demo-llm demo-audioaug test bench clean-demo
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,9 +16,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: demo corpus -> stage-1 retrieval (metrics vs chance) -> teachers, stage 2, clusters, stage 3 and
+# ensemble (one table) -> language-queried separation (SDR, SDRi, SI-SDR).
 demo: $(STAMP)
 	$(VENV)/bin/lasr data demo --out $(DEMO_DIR) --seed 0
 	$(VENV)/bin/lasr fit --config configs/demo/stage1_demo.yaml
+	PY=$(PY) DEMO_DIR=$(DEMO_DIR) bash scripts/demo_pipeline.sh
+	$(VENV)/bin/lasr fit --config configs/demo/lass_demo.yaml
+
+# Stage 1 on captions the packaged Gemma LLM paraphrased (a few minutes of generation on 2 cores).
+demo-llm: $(STAMP)
+	$(VENV)/bin/lasr data demo --out $(DEMO_DIR) --seed 0
+	$(VENV)/bin/lasr augment paraphrase --data $(DEMO_DIR)/manifests/clotho_development.jsonl.gz --backend local \
+		--slots 1 --limit 32 --samples 1 --max-tokens 48 --store $(DEMO_DIR)/augment/store.sqlite
+	$(VENV)/bin/lasr augment export --store $(DEMO_DIR)/augment/store.sqlite --out $(DEMO_DIR)/augment/captions.jsonl
+	$(VENV)/bin/lasr fit --config configs/demo/stage1_augmented.yaml
+
+# Stage 1 with AudioSetMix-style transforms, modifier captions and hard negatives.
+demo-audioaug: $(STAMP)
+	$(VENV)/bin/lasr data demo --out $(DEMO_DIR) --seed 0
+	$(VENV)/bin/lasr fit --config configs/demo/stage1_audioaug.yaml
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
@@ -26,6 +43,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/retrieval_metrics.py
 	$(PY) benchmarks/dataloader.py
+	$(PY) benchmarks/search_latency.py
+	$(PY) benchmarks/teachers.py
+	$(PY) benchmarks/augment_throughput.py
+	$(PY) benchmarks/separate.py
 
 clean-demo:
-	rm -rf $(DEMO_DIR) checkpoints/demo logs/demo_*
+	rm -rf $(DEMO_DIR) checkpoints/demo logs/demo_* outputs/demo
