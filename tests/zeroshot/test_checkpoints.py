@@ -11,7 +11,6 @@ import yaml
 from lasr.errors import LasrError
 from lasr.tasks.checkpoints import CheckpointError, find_run_config, load_retrieval_model, model_fingerprint
 
-from .conftest import TINY_MODEL
 
 
 def _saved_fingerprint(ckpt) -> str:
@@ -53,10 +52,10 @@ def test_lightning_cli_log_dir_config_is_found_by_checkpoint_dirpath(tiny_checkp
     assert model_fingerprint(load_retrieval_model(target)) == model_fingerprint(load_retrieval_model(ckpt))
 
 
-def test_config_stored_in_the_checkpoint_wins_over_searching(tiny_checkpoints, tmp_path):
+def test_config_stored_in_the_checkpoint_wins_over_searching(tiny_checkpoints, tiny_model_config, tmp_path):
     ckpt, _ = tiny_checkpoints
     data = torch.load(ckpt, map_location="cpu", weights_only=False)
-    data["lasr_config"] = {"model": {"class_path": "lasr.tasks.RetrievalTask", "init_args": {"model": TINY_MODEL}},
+    data["lasr_config"] = {"model": {"class_path": "lasr.tasks.RetrievalTask", "init_args": {"model": tiny_model_config}},
                            "data": {}}
     torch.save(data, tmp_path / "self_describing.ckpt")  # no config.yaml anywhere near it
     assert model_fingerprint(load_retrieval_model(tmp_path / "self_describing.ckpt")) == \
