@@ -48,8 +48,32 @@ def real_time_factor(sample_rate: int, n_fft: int, hop: int, repeats: int) -> fl
     return min(times) / CLIP_SECONDS
 
 
+def _status_kib(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0), so the next peak excludes imports and set-up."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_mib() -> float:
+    return (_status_kib("VmRSS") or 0.0) / 1024
+
+
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    peak = _status_kib("VmHWM")  # peak since start or since reset_peak_rss()
+    return (peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
 def child_memory(minutes: float, channels: list[int], window: float) -> dict[str, float]:
@@ -61,11 +85,14 @@ def child_memory(minutes: float, channels: list[int], window: float) -> dict[str
         with sf.SoundFile(str(path), "w", samplerate=16000, channels=1, subtype="PCM_16") as sink:
             for _ in range(int(minutes * 60)):  # written a second at a time: the input is never all in memory
                 sink.write((0.1 * rng.standard_normal(16000)).astype(np.float32))
-        before = peak_rss_mib()
+        before = rss_mib()
+        reset = reset_peak_rss()
         start = time.perf_counter()
         separate_file(model, torch.randn(512), path, Path(folder) / "out.wav", window_seconds=window)
         elapsed = time.perf_counter() - start
-    return {"minutes": minutes, "peak_rss_mib": peak_rss_mib(), "rss_before_mib": before, "seconds": elapsed}
+        peak = peak_rss_mib()
+    return {"minutes": minutes, "peak_rss_mib": peak, "rss_before_mib": before, "seconds": elapsed,
+            "peak_reset": reset}
 
 
 def main() -> None:
@@ -92,8 +119,9 @@ def main() -> None:
                    "--window", str(args.window), "--memory-channels", *map(str, args.memory_channels)]
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         print(f"separate_file, {minutes:g} min at 16 kHz (channels {args.memory_channels}, window {args.window:g} s): "
-              f"peak RSS {result['peak_rss_mib']:.0f} MiB "
-              f"(process before separating {result['rss_before_mib']:.0f} MiB), "
+              f"peak RSS while separating {result['peak_rss_mib']:.0f} MiB "
+              f"(RSS before {result['rss_before_mib']:.0f} MiB"
+              f"{'' if result['peak_reset'] else '; peak not resettable here: includes imports'}), "
               f"{result['seconds']:.1f} s, RTF {result['seconds'] / (60 * minutes):.3f}")
 
 

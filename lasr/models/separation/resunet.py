@@ -292,7 +292,8 @@ class ResUNet30(nn.Module):
         if length < self.min_samples:
             wave = F.pad(wave, (0, self.min_samples - length))
         out = self.masked_spectrogram(wave, condition.to(wave.dtype))
-        spec = torch.complex(out["real"][:, 0], out["imag"][:, 0]).transpose(1, 2)  # (B, F, T)
-        estimate = torch.istft(spec, self.n_fft, self.hop_length, window=self.window, center=True,
-                               length=wave.shape[-1])[:, :length]
+        with torch.autocast(wave.device.type, enabled=False):  # the inverse STFT stays in fp32 under AMP
+            spec = torch.complex(out["real"][:, 0].float(), out["imag"][:, 0].float()).transpose(1, 2)  # (B, F, T)
+            estimate = torch.istft(spec, self.n_fft, self.hop_length, window=self.window, center=True,
+                                   length=wave.shape[-1])[:, :length]
         return estimate.reshape(mixture.shape)
