@@ -128,20 +128,27 @@ class ClipDataset(_SkippingDataset):
         }
 
 
-def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Training batch: ``audio`` (B, S) float32, ``duration`` (B,) s, ``audio_key``/``index`` (B,) int64,
-    lists ``caption``, ``audio_id``, ``caption_id``, ``dataset``, and ``skipped`` [(path, reason)]."""
+def _collate_clip_fields(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fields every batch has: ``audio`` (B, S), ``duration`` (B,) s, ``audio_key``/``index`` (B,) int64, lists
+    ``audio_id`` and ``dataset``, and ``skipped`` [(path, reason)] of all items."""
     return {
         "audio": torch.stack([i["audio"] for i in items]),
         "duration": torch.tensor([i["duration"] for i in items], dtype=torch.float32),
         "audio_key": torch.tensor([i["audio_key"] for i in items], dtype=torch.long),
         "index": torch.tensor([i["index"] for i in items], dtype=torch.long),
-        "caption": [i["caption"] for i in items],
         "audio_id": [i["audio_id"] for i in items],
-        "caption_id": [i["caption_id"] for i in items],
         "dataset": [i["dataset"] for i in items],
         "skipped": [s for i in items for s in i["skipped"]],
     }
+
+
+def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Training batch: the clip fields (``audio`` (B, S), ``duration`` (B,) s, ``audio_key``/``index`` (B,) int64,
+    ``audio_id``, ``dataset``, ``skipped``) plus lists ``caption`` and ``caption_id``."""
+    batch = _collate_clip_fields(items)
+    batch["caption"] = [i["caption"] for i in items]
+    batch["caption_id"] = [i["caption_id"] for i in items]
+    return batch
 
 
 def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -154,15 +161,8 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
             captions.append(caption)
             owners.append(item["index"])
             slots.append(slot)
-    return {
-        "audio": torch.stack([i["audio"] for i in items]),
-        "duration": torch.tensor([i["duration"] for i in items], dtype=torch.float32),
-        "audio_key": torch.tensor([i["audio_key"] for i in items], dtype=torch.long),
-        "index": torch.tensor([i["index"] for i in items], dtype=torch.long),
-        "audio_id": [i["audio_id"] for i in items],
-        "dataset": [i["dataset"] for i in items],
-        "captions": captions,
-        "text_clip_index": torch.tensor(owners, dtype=torch.long),
-        "text_slot": torch.tensor(slots, dtype=torch.long),
-        "skipped": [s for i in items for s in i["skipped"]],
-    }
+    batch = _collate_clip_fields(items)
+    batch["captions"] = captions
+    batch["text_clip_index"] = torch.tensor(owners, dtype=torch.long)
+    batch["text_slot"] = torch.tensor(slots, dtype=torch.long)
+    return batch
