@@ -109,5 +109,5 @@ class DistillRetrievalTask(RetrievalTask):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=batch_size)
         self.log("train/tau", self.model.tau.detach().abs(), batch_size=batch_size)
-        self.skipped.extend(batch["skipped"])
+        self.skipped.add("train", batch["skipped"])
         return loss
