@@ -41,7 +41,7 @@ def refs_from_records(records: Sequence[ClipRecord]) -> list[ClipRef]:
     refs = []
     for r in records:
         info = AudioInfo(r.sample_rate, r.num_frames, r.channels) if r.num_frames and r.channels else None
-        refs.append(ClipRef(r.key if r.dataset else r.id, r.audio_path, info))
+        refs.append(ClipRef(r.key if r.dataset else r.id, str(Path(r.audio_path).absolute()), info))
     return refs
 
 

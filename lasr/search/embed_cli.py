@@ -8,6 +8,8 @@ from pathlib import Path
 
 from lasr.search.clips import DEFAULT_MAX_SECONDS, list_collection
 from lasr.search.embed import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_SIZE, build_index
+from lasr.search.index import EmbeddingIndex
+from lasr.utils.checks import non_negative_int, positive_float, positive_int
 
 MAX_LISTED_FAILURES = 20  # the summary names this many unreadable files, then a count
 INTERRUPTED_EXIT_CODE = 130  # shell convention for SIGINT
@@ -23,22 +25,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--audio", type=Path, required=True, help="folder of audio files, or a manifest (.jsonl[.gz])")
     parser.add_argument("--out", type=Path, required=True, help="index folder (created, or resumed)")
-    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+    parser.add_argument("--max-seconds", type=positive_float, default=DEFAULT_MAX_SECONDS,
                         help="seconds embedded per clip, from its start (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="default %(default)s")
-    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="default %(default)s")
+    parser.add_argument("--shard-size", type=positive_int, default=DEFAULT_SHARD_SIZE,
                         help="clips per shard file (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=0, help="audio loading processes (default %(default)s)")
+    parser.add_argument("--workers", type=non_negative_int, default=0, help="audio loading processes (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing index at --out first")
 
 
 def run(args: argparse.Namespace) -> int:
     from lasr.tasks.checkpoints import load_retrieval_model
 
+    EmbeddingIndex.check_target(args.out, args.overwrite)
     refs = list_collection(args.audio)
     model = load_retrieval_model(args.ckpt, args.config)
     try:
-        index = build_index(model, refs, args.out, checkpoint=str(args.ckpt), source=str(args.audio),
+        index = build_index(model, refs, args.out, checkpoint=args.ckpt, source=args.audio,
                             max_seconds=args.max_seconds, batch_size=args.batch_size, shard_size=args.shard_size,
                             workers=args.workers, overwrite=args.overwrite)
     except KeyboardInterrupt:

@@ -10,18 +10,19 @@ from lasr.errors import DataError
 from lasr.search.embed_cli import add_model_arguments
 from lasr.search.index import EmbeddingIndex
 from lasr.search.search import Query, encode_queries, hits_to_json, read_queries, search_index
+from lasr.utils.checks import positive_int, text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", type=Path, required=True, help="index folder written by `lasr embed`")
     add_model_arguments(parser, required=False)
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--text", help="text query")
+    group.add_argument("--text", type=text, help="text query")
     group.add_argument("--audio", help="example audio file (query by example)")
     group.add_argument("--queries", type=Path,
                        help='batch of queries: one text per line, or .jsonl with {"text": ...} / {"audio": ...}')
-    parser.add_argument("--k", type=int, default=10, help="results per query (default %(default)s)")
-    parser.add_argument("--chunk-rows", type=int,
+    parser.add_argument("--k", type=positive_int, default=10, help="results per query (default %(default)s)")
+    parser.add_argument("--chunk-rows", type=positive_int,
                         help="index rows scored at once (bounds memory; default: 256 MiB of embeddings)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     index = EmbeddingIndex.open(args.index)
     queries = _queries(args)
-    ckpt = args.ckpt or Path(index.meta["checkpoint"])
+    ckpt = args.ckpt or index.checkpoint_path()
     model = load_retrieval_model(ckpt, args.config)
     index.check_model(model_fingerprint(model), model.embed_dim, str(ckpt))
     if not index.complete:

@@ -34,7 +34,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict (weights memory-mapped, so optimiser states cost no RAM until touched)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointError(f"{path}: checkpoint not found (looked at {path.absolute()})")
     try:
         return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as err:  # zip/pickle errors have unhelpful types

@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
+from lasr.errors import LasrError
 from lasr.losses.contrastive import ContrastiveLoss
 from lasr.metrics.retrieval import RetrievalEmbeddings, load_relevance_csv, resolve_relevance, retrieval_metrics
 from lasr.models.dual_encoder import DualEncoder
@@ -74,7 +75,8 @@ class RetrievalTask(L.LightningModule):
 
     def _load_weights(self, path: str) -> None:
         if not Path(path).is_file():
-            raise FileNotFoundError(f"model.init_args.init_from: checkpoint not found: {path}")
+            raise LasrError(f"model.init_args.init_from: checkpoint not found: {path} (looked at "
+                            f"{Path(path).absolute()})")
         state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
         state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
         missing, unexpected = self.model.load_state_dict(state, strict=False)
