@@ -28,15 +28,18 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
-from lasr.data.audio import probe_audio, read_window, resample
+from lasr.data.audio import check_audio, probe_audio, read_window, resample
 from lasr.errors import AudioError, DataError, LasrError
 from lasr.models.separation.resunet import ResUNet30
 from lasr.utils.atomic import atomic_path
+from lasr.utils.checks import check_output_dir, check_output_file, non_negative_float, positive_float, positive_int
+from lasr.utils.progress import progress
 
 log = logging.getLogger(__name__)
 
 RESAMPLE_MARGIN_SECONDS = 0.05  # context read beyond a window so chunk-wise resampling matches a whole-file one
 FORMATS = {"float": "FLOAT", "pcm16": "PCM_16"}
+SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}, {rate_fmt}]"
 
 
 def fade_in(length: int) -> Tensor:
@@ -151,14 +154,20 @@ class FileReader:
 
 
 def separate_file(model: ResUNet30, condition: Tensor, audio: str | Path, out: str | Path, window_seconds: float = 10.0,
-                  overlap_seconds: float = 1.0, output_format: str = "float") -> dict[str, float]:
-    """Separate ``audio`` into ``out`` (written atomically); returns duration in s and the number of clipped samples."""
+                  overlap_seconds: float = 1.0, output_format: str = "float",
+                  show_progress: bool = True) -> dict[str, float]:
+    """Separate ``audio`` into ``out`` (written atomically); returns duration in s and the number of clipped samples.
+
+    Progress (seconds of audio done, rate, ETA) goes to stderr: a bar on a terminal, else periodic lines."""
     reader = FileReader(audio, model.sample_rate)
     clipped = 0
     out = Path(out)
     with atomic_path(out) as tmp, sf.SoundFile(str(tmp), "w", samplerate=model.sample_rate, channels=1,
-                                               subtype=FORMATS[output_format], format="WAV") as sink:
+                                               subtype=FORMATS[output_format], format="WAV") as sink, \
+            progress(total=round(reader.total / model.sample_rate, 1), desc=Path(audio).name, unit="s",
+                     enabled=show_progress, bar_format=SECONDS_BAR) as bar:
         for piece in separate_stream(model, condition, reader, reader.total, window_seconds, overlap_seconds):
+            bar.update(round(piece.shape[-1] / model.sample_rate, 3))
             data = piece.numpy().astype(np.float32)
             if output_format == "pcm16":
                 clipped += int((np.abs(data) > 1.0).sum())
@@ -216,19 +225,48 @@ def read_jobs(path: str | Path, out: Path) -> list[tuple[str, str, Path]]:
     return jobs
 
 
+def check_jobs(jobs: list[tuple[str, str, Path]], out_dir: Path | None = None) -> None:
+    """Before any model is loaded: every output can be written and, for a single job, the input is readable
+    audio (one error listing all problems); two jobs writing the same file are an error too. Unreadable inputs
+    of a batch are skipped and counted by the run instead."""
+    problems = _problems(check_output_dir, out_dir) if out_dir else []
+    seen: dict[Path, str] = {}
+    for audio, _, target in jobs:
+        reason = check_audio(audio) if out_dir is None else None
+        if reason:
+            problems.append(reason)
+        problems += _problems(check_output_file, target)
+        if target.absolute() in seen:
+            problems.append(f"{target}: written by two jobs ({seen[target.absolute()]} and {audio})")
+        seen[target.absolute()] = audio
+    if len(problems) == 1:
+        raise LasrError(problems[0])
+    if problems:
+        raise LasrError(f"{len(problems)} problems, nothing was separated:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _problems(check: Callable[..., Path], path: Path) -> list[str]:
+    try:
+        check(path, "output")
+    except LasrError as err:
+        return [str(err)]
+    return []
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", required=True, help="lasr separation checkpoint or AudioSep / DCASE baseline .ckpt")
     parser.add_argument("--audio", help="input recording (any length, rate and channel count)")
     parser.add_argument("--text", help="text query, e.g. \"a dog barking\"")
     parser.add_argument("--csv", help="batch mode: CSV with columns audio,text[,out]")
     parser.add_argument("--out", required=True, help="output WAV (single mode) or output folder (batch mode)")
-    parser.add_argument("--window", type=float, default=10.0, help="window length in s (default %(default)s)")
-    parser.add_argument("--overlap", type=float, default=1.0, help="window overlap in s (default %(default)s)")
+    parser.add_argument("--window", type=positive_float, default=10.0, help="window length in s (default %(default)s)")
+    parser.add_argument("--overlap", type=non_negative_float, default=1.0,
+                        help="window overlap in s (default %(default)s)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="float",
                         help="float: 32-bit float WAV (default); pcm16: clipped to [-1, 1], 16-bit")
     parser.add_argument("--clap", help="local CLAP model folder (needed for published AudioSep / DCASE checkpoints)")
     parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads for torch")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -239,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     jobs = read_jobs(args.csv, Path(args.out)) if args.csv else [(args.audio, args.text.strip(), Path(args.out))]
+    check_jobs(jobs, Path(args.out) if args.csv else None)
     model, query = load_model_and_query(args.ckpt, args.clap, args.device)
     conditions = query.to(args.device)(sorted({text for _, text, _ in jobs}))
     by_text = dict(zip(sorted({text for _, text, _ in jobs}), conditions))

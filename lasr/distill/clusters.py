@@ -199,7 +199,7 @@ def cluster_captions(records: Sequence[ClipRecord], out: str | Path, config: Clu
         "outlier_share_before_reduction": result["outlier_share_before"],
         "outlier_share": sizes.get(OUTLIER, 0) / len(rows),
         "clip_outlier_share": sum(v[0] == OUTLIER for v in clip_topics.values()) / len(clip_topics),
-        "config": asdict(config), "manifests": list(map(str, sources)),
+        "config": asdict(config), "manifests": [str(Path(s).absolute()) for s in sources],
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
     write_json(out / SUMMARY, summary)
@@ -238,7 +238,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lasr.distill.teachers import read_training_records
+    from lasr.utils.checks import check_output_dir
 
+    check_output_dir(args.out)
     overrides = {key: getattr(args, key) for key in _CLI_KEYS}
     if args.config:
         config = ClusterConfig.from_yaml(args.config, **overrides)

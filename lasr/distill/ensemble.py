@@ -25,11 +25,13 @@ from torch import Tensor
 
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.distill.embed import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
+from lasr.data.verify import verify_eval_records
 from lasr.distill.store import teacher_dir_name, write_json
 from lasr.errors import DataError, LasrError
 from lasr.metrics.retrieval import load_relevance_csv, resolve_relevance, retrieval_metrics
 from lasr.tasks.run_config import configs_per_checkpoint, load_dual_encoder
 from lasr.utils.atomic import atomic_open
+from lasr.utils.checks import check_output_dir, positive_float, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,7 @@ def run_ensemble(checkpoints: Sequence[str], manifests: Sequence[str], out: str 
     if len(weights) != len(checkpoints) or min(weights) < 0 or sum(weights) <= 0:
         raise LasrError(f"--weights: need {len(checkpoints)} non-negative weights with a positive sum, got {weights}")
     data = load_eval_set(manifests)
+    verify_eval_records(data.records, "evaluation")
     table = load_relevance_csv(relevance) if relevance else None
     if table is not None:
         query_texts = list(table)
@@ -174,7 +177,7 @@ def run_ensemble(checkpoints: Sequence[str], manifests: Sequence[str], out: str 
     scores = ensemble_scores(members, weights)
     write_submission(out / "submission.csv", query_texts, data.names, scores)
     write_topk(out / "topk.csv", query_texts, data.names, scores, top_k)
-    result = {"checkpoints": list(checkpoints), "weights": weights, "metrics": columns,
+    result = {"checkpoints": [str(Path(c).absolute()) for c in checkpoints], "weights": weights, "metrics": columns,
               "n_queries": len(query_texts), "n_audio": len(data.records)}
     write_json(out / "metrics.json", result)
     return result
@@ -191,13 +194,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", help="CSV of query captions (column query or caption) for the submission "
                         "when there is no relevance file (default: the manifests' captions)")
     parser.add_argument("--weights", nargs="+", type=float, help="member weights (default: equal)")
-    parser.add_argument("--top-k", type=int, default=16, help="files per query in topk.csv (DCASE ranks mAP@16)")
-    parser.add_argument("--seconds", type=float, help="audio crop in s (default: each model's eval_seconds, else 30)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--top-k", type=positive_int, default=16, help="files per query in topk.csv (DCASE ranks mAP@16)")
+    parser.add_argument("--seconds", type=positive_float, help="audio crop in s (default: each model's eval_seconds, else 30)")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     result = run_ensemble(args.ckpt, args.data, args.out, args.config, args.relevance, args.queries, args.weights,
                           args.top_k, args.seconds, args.batch_size, args.device)
     if any(result["metrics"].values()):

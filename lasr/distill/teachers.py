@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-from tqdm import tqdm
 
 from lasr.data.manifest import ClipRecord, read_manifest
+from lasr.data.verify import verify_eval_records
 from lasr.distill.embed import DEFAULT_SECONDS, embed_texts, iter_clip_embeddings, resolve_device
 from lasr.distill.store import (
     FORMAT, INDEX, ROOT_INDEX, Shard, checkpoint_identity, plan_shards, remove_stale_shards, teacher_dir_name,
@@ -33,6 +33,8 @@ from lasr.distill.store import (
 )
 from lasr.errors import DataError, LasrError
 from lasr.tasks.run_config import LoadedModel, configs_per_checkpoint, load_dual_encoder
+from lasr.utils.checks import check_output_dir, non_negative_int, positive_float, positive_int
+from lasr.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def read_training_records(manifests: Sequence[str | Path]) -> list[ClipRecord]:
 
 # ---- one teacher -----------------------------------------------------------------------------------------------
 def _embed_shard(teacher: LoadedModel, shard: Shard, by_key: dict[str, ClipRecord], seconds: float,
-                 batch_size: int, num_workers: int, bar: tqdm) -> torch.Tensor:
+                 batch_size: int, num_workers: int, bar: Any) -> torch.Tensor:
     parts = []
     if shard.kind == "audio":
         records = [by_key[key] for key in shard.items]
@@ -138,8 +140,8 @@ def embed_teacher(teacher: LoadedModel, records: Sequence[ClipRecord], texts: Se
     done = sum(len(s.items) for s in shards) - sum(len(s.items) for s in todo)
     by_key = {r.key: r for r in records}
     started = time.perf_counter()
-    with tqdm(total=len(records) + len(texts), initial=done, desc=folder.name, unit="item",
-              disable=not progress) as bar:
+    with progress_bar(total=len(records) + len(texts), initial=done, desc=folder.name, unit="item",
+                      enabled=progress) as bar:
         for shard in todo:
             emb = _embed_shard(teacher, shard, by_key, seconds, batch_size, num_workers, bar)
             if emb.shape[1] != model.embed_dim:
@@ -173,6 +175,7 @@ def embed_teachers(checkpoints: Sequence[str], manifests: Sequence[str], out: st
                    progress: bool = True) -> list[dict[str, Any]]:
     """Run every teacher over the manifests' clips and captions; write ``out/teachers.json`` last."""
     records = read_training_records(manifests)
+    verify_eval_records(records, "teacher input")  # teacher rows are keyed by clip: none may be skipped
     extra = load_caption_table(captions_table) if captions_table else None
     texts = student_caption_texts(records, policy, extra)
     entries = []
@@ -182,7 +185,8 @@ def embed_teachers(checkpoints: Sequence[str], manifests: Sequence[str], out: st
         entries.append(embed_teacher(teacher, records, texts, out, crop, batch_size, shard_size, num_workers,
                                      dtype, progress))
         del teacher
-    write_json(Path(out) / ROOT_INDEX, {"format": FORMAT, "teachers": entries, "manifests": [str(m) for m in manifests],
+    write_json(Path(out) / ROOT_INDEX, {"format": FORMAT, "teachers": entries,
+                                        "manifests": [str(Path(m).absolute()) for m in manifests],
                                         "n_audio": len(records), "n_text": len(texts)})
     return entries
 
@@ -199,16 +203,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "its variants(record) or variants(record, slot) lists the augmented captions it serves")
     parser.add_argument("--caption-policy-args", help="JSON keyword arguments of the policy, e.g. "
                         "'{\"table\": \"aug/captions.jsonl\"}' for lasr.data.captions.AugmentedCaptionPolicy")
-    parser.add_argument("--seconds", type=float, help="audio crop in s (default: the teacher's eval_seconds, else 30)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--shard-size", type=int, default=2048, help="items per shard file (unit of resumption)")
-    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--seconds", type=positive_float,
+                        help="audio crop in s (default: the teacher's eval_seconds, else 30)")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--shard-size", type=positive_int, default=2048, help="items per shard file (unit of resumption)")
+    parser.add_argument("--num-workers", type=non_negative_int, default=0)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored precision")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     entries = embed_teachers(
         args.ckpt, args.data, args.out, args.config, load_policy(args.caption_policy, args.caption_policy_args),
         args.captions, args.seconds, args.batch_size, args.shard_size, args.num_workers, args.device,

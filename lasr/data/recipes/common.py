@@ -323,7 +323,15 @@ def finish(
     notes: list[str] | None = None,
     excluded: int = 0,
 ) -> PreparedCorpus:
-    """Raise all problems at once, else write one manifest per group (``out_dir/manifest_name(group)``)."""
+    """Raise all problems at once, else write one manifest per group (``out_dir/manifest_name(group)``).
+
+    A group left without clips (e.g. every audio file missing under ``skip_missing``) is a problem: an empty
+    manifest would only fail later, at training setup."""
+    empty = [name for name, group in records.items() if not group]
+    for name in empty if not problems else []:  # with other problems, emptiness is their consequence
+        gone = len(missing.get(name, []))
+        why = f": all {gone} listed audio file(s) are missing" if gone else ""
+        problems.add(f"no clips left for {name!r}{why}", Path(out_dir or ".") / manifest_name(name))
     problems.raise_if_any(f"cannot prepare {corpus}")
     report = PrepareReport(corpus, notes=list(notes or []), excluded=excluded)
     for name, group in records.items():
