@@ -32,7 +32,9 @@ from lasr.data.audio import check_audio, probe_audio, read_window, resample
 from lasr.errors import AudioError, DataError, LasrError
 from lasr.models.separation.resunet import ResUNet30
 from lasr.utils.atomic import atomic_path
-from lasr.utils.checks import check_output_dir, check_output_file, non_negative_float, positive_float, positive_int
+from lasr.utils.checks import (
+    check_device, check_output_dir, check_output_file, non_negative_float, positive_float, positive_int,
+)
 from lasr.utils.progress import progress
 
 log = logging.getLogger(__name__)
@@ -274,6 +276,9 @@ def run(args: argparse.Namespace) -> int:
         raise LasrError("give either --audio with --text, or --csv")
     if args.audio and not (args.text or "").strip():
         raise DataError("empty text query: pass --text \"...\"", args.audio)
+    check_device(args.device)
+    if args.overlap >= args.window:
+        raise LasrError(f"--overlap {args.overlap} s must be shorter than --window {args.window} s")
     if args.threads:
         torch.set_num_threads(args.threads)
     jobs = read_jobs(args.csv, Path(args.out)) if args.csv else [(args.audio, args.text.strip(), Path(args.out))]

@@ -55,7 +55,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--temperature", type=non_negative_float, default=0.7)
     gen.add_argument("--top-p", type=positive_float, default=1.0)
     gen.add_argument("--max-tokens", type=positive_int, default=64)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--seed", type=non_negative_int, default=0)
     gen.add_argument("--max-attempts", type=positive_int, default=3, help="tries per request when outputs are rejected")
     gen.add_argument("--min-words", type=non_negative_int, default=3)
     gen.add_argument("--max-words", type=positive_int, default=30)

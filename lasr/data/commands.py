@@ -27,7 +27,7 @@ from lasr.data.recipes.fsd50k import prepare_fsd50k
 from lasr.data.recipes.urbansound8k import prepare_urbansound8k
 from lasr.data.recipes.wavcaps import AUDIO_EXTENSION, WAVCAPS_SOURCES
 from lasr.errors import LasrError
-from lasr.utils.checks import check_output_dir, non_negative_float, positive_int
+from lasr.utils.checks import check_output_dir, non_negative_float, non_negative_int, positive_int
 
 DEMO_MANIFESTS = "manifests"  # sub-folder of the demo output that receives the manifests
 DEMO_OPTIONS = ("n_development", "n_validation", "n_evaluation", "n_sources", "sample_rate")
@@ -202,7 +202,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = _sub(sub, "demo", "build the synthetic demo corpus and its manifests", _run_demo)
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default %(default)s)")
     for option in DEMO_OPTIONS:
         p.add_argument(f"--{option.replace('_', '-')}", type=positive_int, help="default: the generator's")
     p.add_argument("--overwrite", action="store_true", help="replace demo folders that are not a complete demo")

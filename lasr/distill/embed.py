@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from lasr.data.datasets import ClipDataset, collate_clips
 from lasr.data.manifest import ClipRecord
 from lasr.models.dual_encoder import DualEncoder
+from lasr.utils.checks import check_device
 
 DEFAULT_SECONDS = 30.0  # DCASE 2025 baseline crop when the model's config does not say
 
@@ -24,7 +25,7 @@ def resolve_device(device: str) -> torch.device:
     """``auto`` picks CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return check_device(device)
 
 
 def _autocast(device: torch.device):

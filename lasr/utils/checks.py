@@ -53,6 +53,24 @@ def text(value: str) -> str:
     return value.strip()
 
 
+def check_device(name: str, what: str = "--device"):
+    """``name`` as a :class:`torch.device` that exists here (a CUDA index beyond the visible GPUs, or CUDA/MPS
+    on a machine without them, is a :class:`LasrError` instead of a failure deep inside the first copy)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise LasrError(f"{what} {name!r}: not a torch device ({err})") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise LasrError(f"{what} {name!r}: this machine has {count} visible CUDA device(s)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise LasrError(f"{what} {name!r}: MPS is not available here")
+    return device
+
+
 def _nearest_existing(path: Path) -> Path:
     for parent in (path, *path.parents):
         if parent.exists():

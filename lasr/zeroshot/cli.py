@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prompts sampled per class from the table; 0 = all (default %(default)s)")
     parser.add_argument("--aggregate", choices=AGGREGATES, default="mean",
                         help="mean of normalised prompt embeddings, or max similarity over prompts")
-    parser.add_argument("--seed", type=int, default=0, help="prompt sampling seed (default %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="prompt sampling seed (default %(default)s)")
     parser.add_argument("--task", choices=list(TASKS), default="auto",
                         help="single-label (accuracy) or multi-label (mAP); auto = multi if a clip has >1 label")
     parser.add_argument("--max-seconds", type=positive_float, default=DEFAULT_MAX_SECONDS,

@@ -44,6 +44,7 @@ def _error_line(capsys) -> str:
     (["separate", "--ckpt", "c", "--audio", "a", "--text", "t", "--out", "o", "--window", "-1"], "argument --window"),
     (["augment", "paraphrase", "--data", "d", "--samples", "-2"], "argument --samples"),
     (["data", "demo", "--out", "o", "--n-development", "-5"], "argument --n-development"),
+    (["zeroshot", "--ckpt", "c", "--data", "d", "--seed", "-1"], "argument --seed: must be 0 or more"),
 ])
 def test_nonsense_values_are_refused_by_argparse(argv, message, capsys):
     assert _exit_code(argv) == 2
@@ -73,6 +74,17 @@ def test_existing_folder_as_output_file_is_found_before_the_work(tmp_path, capsy
     assert _exit_code(["separate", "--ckpt", str(tmp_path / "none.ckpt"), "--audio", str(audio), "--text", "a dog",
                        "--out", str(tmp_path / "out_dir")]) == 2
     assert "is an existing folder" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--device", "cuda:99"], "--device 'cuda:99': this machine has"),
+    (["--device", "gpu-please"], "not a torch device"),
+    (["--window", "2", "--overlap", "3"], "--overlap 3.0 s must be shorter than --window 2.0 s"),
+])
+def test_separate_device_and_window_are_checked_first(tmp_path, extra, message, capsys):
+    assert _exit_code(["separate", "--ckpt", str(tmp_path / "none.ckpt"), "--audio", "a.wav", "--text", "a dog",
+                       "--out", str(tmp_path / "o.wav"), *extra]) == 2
+    assert message in _error_line(capsys)
 
 
 def test_separate_batch_checks_every_output_before_loading_the_model(tmp_path, a_file, capsys):
