@@ -126,3 +126,33 @@ def test_empty_training_manifest_is_an_error_naming_it(tmp_path):
 def test_negative_sizes_are_refused_by_name(key):
     with pytest.raises(LasrError, match=f"data.{key}=-2"):
         AudioTextDataModule(**{key: -2})
+
+
+def test_lasr_validate_stops_at_setup_naming_the_cut_clip(demo_corpus, tmp_path, capsys):
+    """Through the CLI: a validation clip cut after prepare stops `lasr validate` before its first step."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from lasr.cli import main
+    from lasr.data.manifest import read_manifest
+
+    records = read_manifest(demo_corpus / "manifests" / "clotho_validation.jsonl.gz")[:3]
+    copies = []
+    for record in records:
+        target = tmp_path / Path(record.audio_path).name
+        shutil.copy(record.audio_path, target)
+        copies.append(ClipRecord(**{**record.__dict__, "audio_path": str(target)}))
+    _cut(Path(copies[1].audio_path), 0.2)
+    write_manifest(copies, tmp_path / "val.jsonl")
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs/demo/stage1_demo.yaml").read_text())
+    config["trainer"].update(default_root_dir=str(tmp_path), logger=False, callbacks=[])
+    config["model"]["init_args"]["model"]["init_args"]["audio_encoder"]["init_args"]["channels"] = [4, 8]
+    config["data"]["init_args"].update(train=None, test=None, test_relevance=None, num_workers=0,
+                                       val=[{"path": str(tmp_path / "val.jsonl")}])
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["validate", "--config", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "val set: 1 of 3 clip(s) cannot be read as the manifest lists them" in err
+    assert Path(copies[1].audio_path).name in err and "Traceback" not in err
