@@ -87,12 +87,16 @@ class _Tiny(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def test_runs_without_a_bar_print_progress_and_one_line_per_epoch(tmp_path, records):
-    caplog = records
-    trainer = L.Trainer(max_epochs=2, accelerator="cpu", enable_progress_bar=False, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
+def _fit(root, epochs: int, bar: bool) -> None:
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", enable_progress_bar=bar, logger=False,
+                        enable_checkpointing=False, enable_model_summary=False, default_root_dir=root,
                         callbacks=[LogProgress(interval_s=0.0)])
     trainer.fit(_Tiny())
+
+
+def test_runs_without_a_bar_print_progress_and_one_line_per_epoch(tmp_path, records):
+    caplog = records
+    _fit(tmp_path, epochs=2, bar=False)
     lines = [r.getMessage() for r in caplog.records if r.name == "lasr.tasks.callbacks"]
     epochs = [line for line in lines if " done in " in line]
     assert len(epochs) == 2 and epochs[1].startswith("epoch 2/2 done in") and "train/loss" in epochs[1]
@@ -101,8 +105,5 @@ def test_runs_without_a_bar_print_progress_and_one_line_per_epoch(tmp_path, reco
 
 def test_progress_lines_are_silent_when_lightnings_bar_is_on(tmp_path, records):
     caplog = records
-    trainer = L.Trainer(max_epochs=1, accelerator="cpu", enable_progress_bar=True, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
-                        callbacks=[LogProgress(interval_s=0.0)])
-    trainer.fit(_Tiny())
+    _fit(tmp_path, epochs=1, bar=True)
     assert not [r for r in caplog.records if r.name == "lasr.tasks.callbacks"]
