@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lasr.data.verify import verify_eval_records
 from lasr.search.clips import DEFAULT_MAX_SECONDS
 from lasr.search.embed import DEFAULT_BATCH_SIZE
 from lasr.search.embed_cli import add_model_arguments
@@ -66,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out)
     records = load_labelled(args.data, skip_missing=args.skip_missing)
+    if args.skip_missing:  # a manifest's missing files (folder layouts were already filtered when read)
+        gone = [r for r in records if not Path(r.audio_path).is_file()]
+        if gone:
+            print(f"--skip-missing: {len(gone)} clip(s) whose audio is missing are left out, e.g. "
+                  f"{gone[0].audio_path}", file=sys.stderr)
+            records = [r for r in records if Path(r.audio_path).is_file()]
+    verify_eval_records(records, "zero-shot")  # an evaluation set is read as listed, or not at all
     labels = class_list(records)
     runs = _prompt_sets(args, labels)
     model = load_retrieval_model(args.ckpt, args.config)
