@@ -2,7 +2,8 @@
 
 tqdm redraws its line with carriage returns, which a log file keeps as one ever-growing line; when stderr is
 not a terminal the bar is written through :class:`_LineWriter` instead, one line per ``LOG_INTERVAL_S`` seconds
-(``LASR_PROGRESS_INTERVAL`` overrides it), each with count, percentage, rate and ETA.
+(``LASR_PROGRESS_INTERVAL`` overrides it), each with count, percentage, rate and ETA; jobs shorter than
+``LOG_DELAY_S`` print none.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import IO, Any, Iterable
 from tqdm import tqdm
 
 LOG_INTERVAL_S = 30.0  # seconds between progress lines in a log file (no TTY)
+LOG_DELAY_S = 5.0  # a job done sooner prints no progress lines into a log
 INTERVAL_VARIABLE = "LASR_PROGRESS_INTERVAL"
 
 
@@ -51,6 +53,7 @@ def progress(iterable: Iterable | None = None, total: int | None = None, desc: s
     if not terminal:
         kwargs.setdefault("mininterval", log_interval())
         kwargs.setdefault("maxinterval", kwargs["mininterval"])
+        kwargs.setdefault("delay", min(LOG_DELAY_S, kwargs["mininterval"]))
         kwargs.setdefault("ascii", True)
         kwargs.setdefault("ncols", 100)
         stream = _LineWriter(stream)

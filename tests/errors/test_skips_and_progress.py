@@ -19,12 +19,14 @@ from lasr.utils.progress import progress
 def records(caplog):
     """Records of lasr's loggers (the CLI stops them propagating to the root logger caplog listens on)."""
     logger = logging.getLogger("lasr")
+    old = logger.level, logger.propagate
     logger.addHandler(caplog.handler)
-    old = logger.level
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # each record once, whether or not the CLI configured logging before
     yield caplog
     logger.removeHandler(caplog.handler)
-    logger.setLevel(old)
+    logger.setLevel(old[0])
+    logger.propagate = old[1]
 
 
 class _Module:
@@ -107,3 +109,11 @@ def test_progress_lines_are_silent_when_lightnings_bar_is_on(tmp_path, records):
     caplog = records
     _fit(tmp_path, epochs=1, bar=True)
     assert not [r for r in caplog.records if r.name == "lasr.tasks.callbacks"]
+
+
+def test_short_jobs_leave_no_progress_lines_in_a_log(monkeypatch):
+    monkeypatch.delenv("LASR_PROGRESS_INTERVAL", raising=False)
+    log = io.StringIO()
+    with progress(total=3, stream=log) as bar:
+        bar.update(3)
+    assert log.getvalue() == ""

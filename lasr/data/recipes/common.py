@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from tqdm import tqdm
-
 from lasr.data.audio import AudioInfo, probe_audio
 from lasr.data.manifest import ClipRecord, write_manifest
 from lasr.errors import AudioError, DataError
+from lasr.utils.progress import progress
 
 DEFAULT_MIN_SECONDS = 0.1  # shorter clips are rejected: too short for one analysis window of any encoder
 DEFAULT_PROBE_WORKERS = 8  # header probes are I/O bound, so more threads than cores pay off
@@ -247,7 +245,7 @@ def probe_pending(
     missing: list[PendingClip] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         infos = pool.map(_probe, [clip.audio_path for clip in pending])
-        bar = tqdm(infos, total=len(pending), desc=desc, file=sys.stderr, disable=not sys.stderr.isatty())
+        bar = progress(infos, total=len(pending), desc=desc, unit="file")
         for clip, info in zip(pending, bar):
             if info is None:
                 missing.append(clip)
