@@ -17,7 +17,7 @@ import torch
 
 from lasr.data.manifest import read_manifest
 from lasr.distill.embed import embed_texts, iter_clip_embeddings
-from lasr.tasks.run_config import LoadedModel, load_dual_encoder
+from lasr.models.run_config import LoadedModel, load_dual_encoder
 
 
 def passt_teacher() -> LoadedModel:

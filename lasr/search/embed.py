@@ -16,7 +16,7 @@ from tqdm import tqdm
 from lasr.models.dual_encoder import DualEncoder
 from lasr.search.clips import DEFAULT_MAX_SECONDS, ClipRef, audio_batches, collection_digest
 from lasr.search.index import EmbeddingIndex
-from lasr.tasks.checkpoints import model_fingerprint
+from lasr.models.checkpoints import model_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from torch import Tensor
 from lasr.losses.contrastive import ContrastiveLoss
 from lasr.metrics.retrieval import RetrievalEmbeddings, load_relevance_csv, resolve_relevance, retrieval_metrics
 from lasr.models.dual_encoder import DualEncoder
-from lasr.tasks.run_config import store_run_config
+from lasr.models.run_config import store_run_config
 from lasr.tasks.schedule import WarmupCosineSchedule
 
 log = logging.getLogger(__name__)
