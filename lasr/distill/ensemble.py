@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from lasr.data.manifest import ClipRecord, read_manifest
-from lasr.distill.embed import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
+from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
 from lasr.data.teacher_store import teacher_dir_name, write_json
 from lasr.errors import DataError, LasrError
 from lasr.metrics.retrieval import load_relevance_csv, resolve_relevance, retrieval_metrics

@@ -29,7 +29,7 @@ from lasr.data.teacher_store import (
     FORMAT, INDEX, ROOT_INDEX, Shard, checkpoint_identity, plan_shards, remove_stale_shards, teacher_dir_name,
     write_json, write_shard,
 )
-from lasr.distill.embed import DEFAULT_SECONDS, embed_texts, iter_clip_embeddings, resolve_device
+from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, progress_bar, resolve_device
 from lasr.errors import DataError, LasrError
 from lasr.models.run_config import LoadedModel, configs_per_checkpoint, load_dual_encoder
 
@@ -71,17 +71,10 @@ def read_training_records(manifests: Sequence[str | Path]) -> list[ClipRecord]:
 # ---- one teacher -----------------------------------------------------------------------------------------------
 def _embed_shard(teacher: LoadedModel, shard: Shard, by_key: dict[str, ClipRecord], seconds: float,
                  batch_size: int, num_workers: int, bar: tqdm) -> torch.Tensor:
-    parts = []
     if shard.kind == "audio":
         records = [by_key[key] for key in shard.items]
-        for _, emb in iter_clip_embeddings(teacher.model, records, seconds, batch_size, num_workers):
-            parts.append(emb)
-            bar.update(emb.shape[0])
-    else:
-        for start in range(0, len(shard.items), batch_size):
-            parts.append(embed_texts(teacher.model, shard.items[start:start + batch_size], batch_size))
-            bar.update(parts[-1].shape[0])
-    return torch.cat(parts)
+        return embed_clips(teacher.model, records, seconds, batch_size, num_workers, bar=bar)
+    return embed_texts(teacher.model, shard.items, batch_size, bar=bar)
 
 
 def embed_teacher(teacher: LoadedModel, records: Sequence[ClipRecord], texts: Sequence[str], out: str | Path,
@@ -105,8 +98,7 @@ def embed_teacher(teacher: LoadedModel, records: Sequence[ClipRecord], texts: Se
     done = sum(len(s.items) for s in shards) - sum(len(s.items) for s in todo)
     by_key = {r.key: r for r in records}
     started = time.perf_counter()
-    with tqdm(total=len(records) + len(texts), initial=done, desc=folder.name, unit="item",
-              disable=not progress) as bar:
+    with progress_bar(len(records) + len(texts), folder.name, "item", done, enabled=progress) as bar:
         for shard in todo:
             emb = _embed_shard(teacher, shard, by_key, seconds, batch_size, num_workers, bar)
             if emb.shape[1] != model.embed_dim:
