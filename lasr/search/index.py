@@ -55,7 +55,7 @@ class EmbeddingIndex:
     @staticmethod
     def check_target(root: str | Path, overwrite: bool = False) -> None:
         """Before any work: ``root`` can hold an index (new, resumable, or ``overwrite`` of an index)."""
-        from lasr.utils.checks import check_output_dir
+        from lasr.data.checks import check_output_dir
 
         root = check_output_dir(root)
         if root.is_dir() and any(root.iterdir()) and not (root / META_NAME).is_file():

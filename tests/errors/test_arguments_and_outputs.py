@@ -16,7 +16,7 @@ from lasr.data.manifest import ClipRecord, write_manifest
 from lasr.errors import DataError, LasrError
 from lasr.search.index import EmbeddingIndex, EmbeddingIndexError
 from lasr.search.search import read_queries
-from lasr.tasks.run_config import absolute_paths, missing_paths
+from lasr.models.run_config import absolute_paths, missing_paths
 from lasr.utils.atomic import atomic_open, atomic_path
 
 
@@ -195,7 +195,7 @@ def test_stored_run_config_paths_are_absolute_and_missing_ones_are_named(tmp_pat
 
 def test_lasr_error_for_a_missing_init_checkpoint_names_the_absolute_path(tmp_path, monkeypatch, tiny_model_config):
     from lasr.tasks.retrieval import RetrievalTask
-    from lasr.tasks.run_config import build_dual_encoder
+    from lasr.models.run_config import build_dual_encoder
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(LasrError, match=f"looked at {tmp_path}/gone.ckpt"):

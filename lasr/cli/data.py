@@ -27,7 +27,7 @@ from lasr.data.recipes.fsd50k import prepare_fsd50k
 from lasr.data.recipes.urbansound8k import prepare_urbansound8k
 from lasr.data.recipes.wavcaps import AUDIO_EXTENSION, WAVCAPS_SOURCES
 from lasr.errors import LasrError
-from lasr.utils.checks import check_output_dir, non_negative_float, non_negative_int, positive_int
+from lasr.data.checks import check_output_dir, non_negative_float, non_negative_int, positive_int
 
 DEMO_MANIFESTS = "manifests"  # sub-folder of the demo output that receives the manifests
 DEMO_OPTIONS = ("n_development", "n_validation", "n_evaluation", "n_sources", "sample_rate")
@@ -111,6 +111,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     for report in reports:
         _print_report(report)
     print(f"demo corpus in {out}, manifests in {manifests}")
+    return 0
+
+
+def _run_mixtures(args: argparse.Namespace) -> int:
+    from lasr.data.mixtures import make_mixture_csv
+
+    count = make_mixture_csv(args.manifests, args.out, args.per_clip, args.seed, args.min_snr_db, args.max_snr_db,
+                             not args.continuous_snr)
+    print(f"wrote {count} mixtures to {args.out}")
     return 0
 
 
@@ -206,6 +215,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for option in DEMO_OPTIONS:
         p.add_argument(f"--{option.replace('_', '-')}", type=positive_int, help="default: the generator's")
     p.add_argument("--overwrite", action="store_true", help="replace demo folders that are not a complete demo")
+
+    p = _sub(sub, "mixtures", "write a deterministic source,noise,snr,caption mixture CSV (separation eval)",
+             _run_mixtures)
+    p.add_argument("manifests", nargs="+", help="manifest(s) (.jsonl/.jsonl.gz) whose clips are mixed")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--per-clip", type=int, default=1, help="mixtures per captioned clip (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-snr-db", type=float, default=-15.0)
+    p.add_argument("--max-snr-db", type=float, default=15.0)
+    p.add_argument("--continuous-snr", action="store_true", help="uniform real SNRs instead of integers")
 
     p = _sub(sub, "info", "summarise manifests", _run_info)
     p.add_argument("manifests", nargs="+", type=Path, help="manifest files (.jsonl or .jsonl.gz)")

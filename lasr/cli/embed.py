@@ -9,7 +9,7 @@ from pathlib import Path
 from lasr.search.clips import DEFAULT_MAX_SECONDS, list_collection
 from lasr.search.embed import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_SIZE, build_index
 from lasr.search.index import EmbeddingIndex
-from lasr.utils.checks import non_negative_int, positive_float, positive_int
+from lasr.data.checks import non_negative_int, positive_float, positive_int
 
 MAX_LISTED_FAILURES = 20  # the summary names this many unreadable files, then a count
 INTERRUPTED_EXIT_CODE = 130  # shell convention for SIGINT
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lasr.tasks.checkpoints import load_retrieval_model
+    from lasr.models.checkpoints import load_retrieval_model
 
     EmbeddingIndex.check_target(args.out, args.overwrite)
     refs = list_collection(args.audio)

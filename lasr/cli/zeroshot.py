@@ -12,8 +12,8 @@ from pathlib import Path
 from lasr.data.verify import verify_eval_records
 from lasr.search.clips import DEFAULT_MAX_SECONDS
 from lasr.search.embed import DEFAULT_BATCH_SIZE
-from lasr.search.embed_cli import add_model_arguments
-from lasr.utils.checks import check_output_dir, non_negative_int, positive_float, positive_int, text
+from lasr.cli.embed import add_model_arguments
+from lasr.data.checks import check_output_dir, non_negative_int, positive_float, positive_int, text
 from lasr.zeroshot.classify import AGGREGATES
 from lasr.zeroshot.prompts import DEFAULT_TEMPLATE, TEMPLATE_MODE, read_prompt_table, sample_prompts, template_prompts
 
@@ -60,7 +60,7 @@ def _prompt_sets(args: argparse.Namespace, labels: list[str]):
 
 
 def run(args: argparse.Namespace) -> int:
-    from lasr.tasks.checkpoints import load_retrieval_model
+    from lasr.models.checkpoints import load_retrieval_model
     from lasr.zeroshot.data import load_labelled
     from lasr.zeroshot.evaluate import class_list, embed_labelled, zero_shot
     from lasr.zeroshot.report import detail_lines, summary_line, write_outputs
