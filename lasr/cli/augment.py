@@ -22,11 +22,11 @@ from lasr.augment.kinds import KINDS, KindConfig, plan
 from lasr.augment.prompts import TEMPLATE_DIR
 from lasr.augment.requests import Sampling
 from lasr.augment.store import Store
-from lasr.data.manifest import read_manifest
-from lasr.errors import DataError, LasrError
 from lasr.data.checks import (
     check_output_file, non_negative_float, non_negative_int, positive_float, positive_int,
 )
+from lasr.data.manifest import read_manifest
+from lasr.errors import DataError, LasrError
 
 DEFAULT_STORE = "augment/store.sqlite"
 

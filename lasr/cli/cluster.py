@@ -7,10 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
+from lasr.data.checks import check_output_dir
 from lasr.data.cluster_tables import CAPTION_TABLE, CLIP_TABLE, SUMMARY, TOPICS
 from lasr.distill.clusters import ClusterConfig, cluster_captions, format_summary
 from lasr.distill.teachers import read_training_records
-from lasr.data.checks import check_output_dir
 
 
 _CLI_KEYS = ("embedding_model", "n_neighbors", "n_components", "min_dist", "random_state", "min_topic_size",

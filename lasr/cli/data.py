@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lasr.data.checks import check_output_dir, non_negative_float, non_negative_int, positive_int
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.data.recipes import (
     PrepareReport,
@@ -27,7 +28,6 @@ from lasr.data.recipes.fsd50k import prepare_fsd50k
 from lasr.data.recipes.urbansound8k import prepare_urbansound8k
 from lasr.data.recipes.wavcaps import AUDIO_EXTENSION, WAVCAPS_SOURCES
 from lasr.errors import LasrError
-from lasr.data.checks import check_output_dir, non_negative_float, non_negative_int, positive_int
 
 DEMO_MANIFESTS = "manifests"  # sub-folder of the demo output that receives the manifests
 DEMO_OPTIONS = ("n_development", "n_validation", "n_evaluation", "n_sources", "sample_rate")

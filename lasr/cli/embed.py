@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from lasr.data.checks import non_negative_int, positive_float, positive_int
 from lasr.search.clips import DEFAULT_MAX_SECONDS, list_collection
 from lasr.search.embed import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_SIZE, build_index
 from lasr.search.index import EmbeddingIndex
-from lasr.data.checks import non_negative_int, positive_float, positive_int
 
 MAX_LISTED_FAILURES = 20  # the summary names this many unreadable files, then a count
 INTERRUPTED_EXIT_CODE = 130  # shell convention for SIGINT

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-from lasr.distill.ensemble import format_table, run_ensemble
 from lasr.data.checks import check_output_dir, positive_float, positive_int
+from lasr.distill.ensemble import format_table, run_ensemble
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

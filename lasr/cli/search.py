@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from lasr.errors import DataError
 from lasr.cli.embed import add_model_arguments
+from lasr.data.checks import positive_int, text
+from lasr.errors import DataError
 from lasr.search.index import EmbeddingIndex
 from lasr.search.search import Query, encode_queries, hits_to_json, read_queries, search_index
-from lasr.data.checks import positive_int, text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,11 +20,11 @@ from typing import Callable
 import torch
 
 from lasr.data.audio import check_audio
-from lasr.errors import AudioError, DataError, LasrError
-from lasr.models.separation.streaming import FORMATS, load_model_and_query, separate_file
 from lasr.data.checks import (
     check_device, check_output_dir, check_output_file, non_negative_float, positive_float, positive_int,
 )
+from lasr.errors import AudioError, DataError, LasrError
+from lasr.models.separation.streaming import FORMATS, load_model_and_query, separate_file
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
+from lasr.data.checks import check_output_dir, non_negative_int, positive_float, positive_int
 from lasr.data.teacher_store import ROOT_INDEX
 from lasr.distill.teachers import embed_teachers, load_policy
-from lasr.data.checks import check_output_dir, non_negative_int, positive_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

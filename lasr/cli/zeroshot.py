@@ -9,11 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from lasr.cli.embed import add_model_arguments
+from lasr.data.checks import check_output_dir, non_negative_int, positive_float, positive_int, text
 from lasr.data.verify import verify_eval_records
 from lasr.search.clips import DEFAULT_MAX_SECONDS
 from lasr.search.embed import DEFAULT_BATCH_SIZE
-from lasr.cli.embed import add_model_arguments
-from lasr.data.checks import check_output_dir, non_negative_int, positive_float, positive_int, text
 from lasr.zeroshot.classify import AGGREGATES
 from lasr.zeroshot.prompts import DEFAULT_TEMPLATE, TEMPLATE_MODE, read_prompt_table, sample_prompts, template_prompts
 

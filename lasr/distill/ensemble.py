@@ -24,9 +24,9 @@ from torch import Tensor
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.data.teacher_store import teacher_dir_name, write_json
 from lasr.data.verify import verify_eval_records
-from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
 from lasr.errors import DataError, LasrError
 from lasr.metrics.retrieval import load_relevance_csv, resolve_relevance, retrieval_metrics
+from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
 from lasr.models.run_config import configs_per_checkpoint, load_dual_encoder
 from lasr.utils.atomic import atomic_open
 

@@ -29,8 +29,8 @@ from lasr.data.teacher_store import (
     write_json, write_shard,
 )
 from lasr.data.verify import verify_eval_records
-from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, progress_bar, resolve_device
 from lasr.errors import DataError, LasrError
+from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, progress_bar, resolve_device
 from lasr.models.run_config import LoadedModel, configs_per_checkpoint, load_dual_encoder
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def read_training_records(manifests: Sequence[str | Path]) -> list[ClipRecord]:
 
 # ---- one teacher -----------------------------------------------------------------------------------------------
 def _embed_shard(teacher: LoadedModel, shard: Shard, by_key: dict[str, ClipRecord], seconds: float,
-                 batch_size: int, num_workers: int, bar: tqdm) -> torch.Tensor:
+                 batch_size: int, num_workers: int, bar: Any) -> torch.Tensor:
     if shard.kind == "audio":
         records = [by_key[key] for key in shard.items]
         return embed_clips(teacher.model, records, seconds, batch_size, num_workers, bar=bar)

@@ -21,10 +21,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from lasr.data.checks import check_device
 from lasr.data.datasets import ClipDataset, collate_clips
 from lasr.data.manifest import ClipRecord
 from lasr.models.dual_encoder import DualEncoder
-from lasr.data.checks import check_device
 from lasr.utils.progress import progress
 
 DEFAULT_SECONDS = 30.0  # DCASE 2025 baseline crop when the model's config does not say
