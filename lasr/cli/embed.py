@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lasr.data.checks import non_negative_int, positive_float, positive_int
 from lasr.search.clips import DEFAULT_MAX_SECONDS, list_collection
+from lasr.search.ann import KINDS as FAISS_KINDS
 from lasr.search.embed import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_SIZE, build_index
 from lasr.search.index import EmbeddingIndex
 
@@ -32,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clips per shard file (default %(default)s)")
     parser.add_argument("--workers", type=non_negative_int, default=0, help="audio loading processes (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing index at --out first")
+    parser.add_argument("--faiss", nargs="+", choices=FAISS_KINDS, default=[],
+                        help="also build faiss indexes once the shards are complete: flat (exact), hnsw, ivfpq "
+                             "(approximate; `lasr search --engine KIND`)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,4 +63,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {reason}")  # the reason names the file
         if len(failed) > MAX_LISTED_FAILURES:
             print(f"  ... and {len(failed) - MAX_LISTED_FAILURES} more")
+    if args.faiss:
+        from lasr.search.ann import FaissSpec, build_faiss
+
+        for kind in args.faiss:
+            print(f"faiss {kind} index: {build_faiss(index, FaissSpec(kind=kind))}")
     return 0
