@@ -42,6 +42,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     backend.add_argument("--concurrency", type=int, default=8)
     backend.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP attempt")
     backend.add_argument("--max-retries", type=int, default=5, help="HTTP retries on 429/5xx/connection errors")
+    backend.add_argument("--retry-after-max", type=float, default=600.0,
+                         help="openai: longest server Retry-After (s) waited for")
     backend.add_argument("--batch-size", type=int, default=8, help="local: prompts per generate call")
     backend.add_argument("--prompt-style", choices=["chat", "completion"], help="default: local completion, else chat")
     backend.add_argument("--threads", type=int, help="local: torch CPU threads")
@@ -77,6 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="keep paraphrase/rewrite/backtranslate outputs whose MiniLM cosine to the source is in "
                          "[LO, HI] (suggested start: 0.55 0.97)")
     sub.add_parser("templates", help="list the packaged prompt templates")
+    retry = sub.add_parser("retry", help="send failed/rejected requests again on the next run of their kind")
+    retry.add_argument("--store", default=DEFAULT_STORE)
+    retry.add_argument("--rejected", required=True, metavar="REASON",
+                       help="rejection reason (refused, undecodable, malformed, too_long, ...) or 'all'")
+    retry.add_argument("--kind", help="only rows of this kind")
 
 
 def _backend(args: argparse.Namespace):
@@ -87,7 +94,8 @@ def _backend(args: argparse.Namespace):
         raise LasrError(f"--model is required for the {args.backend} backend")
     if args.backend == "openai":
         return make_backend("openai", base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
-                            concurrency=args.concurrency, timeout_s=args.timeout, max_retries=args.max_retries)
+                            concurrency=args.concurrency, timeout_s=args.timeout, max_retries=args.max_retries,
+                            retry_after_max_s=args.retry_after_max)
     if args.backend == "vllm":
         return make_backend("vllm", model=args.model, prompt_style=args.prompt_style or "chat")
     return make_backend("batch", model=args.model, requests_out=args.batch_out, results=args.batch_in)
@@ -133,6 +141,13 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "templates":
         for path in sorted(TEMPLATE_DIR.glob("*.yaml")):
             print(path.stem)
+        return 0
+    if args.action == "retry":
+        if not Path(args.store).is_file():
+            raise DataError("result store not found", args.store)
+        with Store(args.store) as store:
+            count = store.mark_retry(args.rejected, args.kind)
+        print(f"{count} request(s) with reason {args.rejected!r} marked: the next run of their kind sends them again")
         return 0
     if args.action == "export":
         if not Path(args.store).is_file():
