@@ -25,6 +25,9 @@ from lasr.data.manifest import read_manifest
 from lasr.errors import DataError, LasrError
 
 DEFAULT_STORE = "augment/store.sqlite"
+# (temperature, top_k) defaults per kind: ReCLAP's rewrite decoding (Sreyan88/ReCLAP prompts/llama_rephrase.py)
+# and its prompt augmentation (gpt-4o, temperature 0.7: prompts/stage_1.py, stage_2.py)
+KIND_DECODING = {"rewrite": (0.4, 50), "class-prompts": (0.7, None)}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -51,8 +54,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     backend.add_argument("--batch-in", action="append", default=[], help="batch: Batch API result file(s)")
     gen = parser.add_argument_group("generation")
     gen.add_argument("--samples", type=int, default=2, help="outputs per source (k)")
-    gen.add_argument("--temperature", type=float, default=0.7)
+    gen.add_argument("--temperature", type=float,
+                     help=f"default: the kind's ({', '.join(f'{k} {v[0]}' for k, v in KIND_DECODING.items())}, else 0.7)")
     gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--top-k", type=int, help="default: the kind's (rewrite: 50, ReCLAP), else none")
     gen.add_argument("--max-tokens", type=int, default=64)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--max-attempts", type=int, default=3, help="tries per request when outputs are rejected")
@@ -61,7 +66,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--languages", default="German,French", help="backtranslate: pivot languages, comma-separated")
     gen.add_argument("--pairs", type=int, default=100, help="mix: clip pairs; modifiers: examples")
     gen.add_argument("--descriptions", type=int, default=5, help="class-prompts: descriptions per label")
-    gen.add_argument("--captions-per-description", type=int, default=2)
+    gen.add_argument("--captions-per-description", type=int, default=10,
+                     help="class-prompts (ReCLAP: 5 descriptions x 10 captions = 50 candidates per label)")
     gen.add_argument("--template", action="append", default=[], metavar="ID=PATH", help="override a template")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -116,7 +122,9 @@ def _run_kind(args: argparse.Namespace) -> int:
         raise LasrError("give at least one --data manifest with captions")
     labels = _labels(args, records) if args.action == "class-prompts" else []
     overrides = dict(item.split("=", 1) for item in args.template)
-    sampling = Sampling(args.temperature, args.top_p, args.max_tokens, args.seed)
+    temperature, top_k = KIND_DECODING.get(args.action, (0.7, None))
+    sampling = Sampling(temperature if args.temperature is None else args.temperature, args.top_p, args.max_tokens,
+                        args.seed, top_k if args.top_k is None else args.top_k)
     # templates are rendered (and placeholders checked) by a dry plan before a backend is even loaded
     def config_for(model: str) -> KindConfig:
         return KindConfig(model=model, sampling=sampling, samples=args.samples, seed=args.seed, limit=args.limit,

@@ -52,7 +52,7 @@ class KindConfig:
     languages: tuple[str, ...] = ("German", "French")
     pairs: int = 100                         # mix pairs / modifier examples
     descriptions: int = 5                    # class-prompts: descriptions per label (ReCLAP: 5)
-    captions_per_description: int = 2        # class-prompts: captions per description (ReCLAP: 10)
+    captions_per_description: int = 10       # class-prompts: captions per description (ReCLAP: 10 -> 50 per label)
     modifiers: ModifierConfig = field(default_factory=ModifierConfig)
     templates: dict[str, str] = field(default_factory=dict)   # template overrides by id
 

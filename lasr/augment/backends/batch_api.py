@@ -68,6 +68,8 @@ class BatchFileBackend(Backend):
         s = request.sampling
         body = {"model": self.model_id, "messages": request.prompt.chat_messages(), "temperature": s.temperature,
                 "top_p": s.top_p, "max_tokens": s.max_tokens, "seed": request.attempt_seed(attempt)}
+        if s.top_k is not None:
+            body["top_k"] = s.top_k
         return {"custom_id": request.wire_id(attempt), "method": "POST", "url": "/v1/chat/completions",
                 "body": body}
 

@@ -65,8 +65,9 @@ class OpenAIChatBackend(Backend):
     def body(self, request, attempt: int) -> dict[str, Any]:
         """The JSON body of one attempt (also used for Batch API lines)."""
         s = request.sampling
-        return {"model": self.model_id, "messages": request.prompt.chat_messages(), "temperature": s.temperature,
+        body = {"model": self.model_id, "messages": request.prompt.chat_messages(), "temperature": s.temperature,
                 "top_p": s.top_p, "max_tokens": s.max_tokens, "seed": request.attempt_seed(attempt)}
+        return body if s.top_k is None else {**body, "top_k": s.top_k}  # vLLM / llama.cpp extension
 
     async def _session_get(self) -> aiohttp.ClientSession:
         if self._session is None:
