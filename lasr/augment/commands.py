@@ -81,6 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ex.add_argument("--out", required=True, help=".jsonl, .jsonl.gz or .csv")
     ex.add_argument("--kinds", default=",".join(FINAL_STAGES), help="comma-separated kinds")
     ex.add_argument("--model", help="only rows of this model id")
+    ex.add_argument("--all-provenances", action="store_true",
+                    help="keep rows of every template version / sampling setting (default: the latest only)")
     ex.add_argument("--fidelity", type=float, nargs=2, metavar=("LO", "HI"),
                     help="keep paraphrase/rewrite/backtranslate outputs whose MiniLM cosine to the source is in "
                          "[LO, HI] (suggested start: 0.55 0.97)")
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
             raise DataError("result store not found", args.store)
         with Store(args.store) as store:
             counts = export(store, args.out, [k for k in args.kinds.split(",") if k], args.model,
-                            tuple(args.fidelity) if args.fidelity else None)
+                            tuple(args.fidelity) if args.fidelity else None, args.all_provenances)
         print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no accepted rows", f"-> {args.out}")
         return 0
     return _run_kind(args)

@@ -134,7 +134,7 @@ def repeats(text: str, max_repeat: int) -> bool:
 
 
 def _stems(text: str) -> set[str]:
-    return {w[:5] for w in normalise(text).split() if len(w) > 3 and w not in ENGLISH_FUNCTION_WORDS}
+    return {w[:5] for w in normalise(text).split() if len(w) >= 3 and w not in ENGLISH_FUNCTION_WORDS}
 
 
 @functools.lru_cache(maxsize=1)

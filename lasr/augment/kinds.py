@@ -63,6 +63,15 @@ class KindConfig:
 Stage = tuple[str, Callable[[Store], list[LLMRequest]]]
 
 
+def _current(rows, config: KindConfig, template: str) -> list:
+    """First-stage rows written with this run's model, template version and sampling (older settings are
+    left out, so a second hop never builds on an outdated first hop)."""
+    import json
+
+    tag, sampling = config.template(template).tag, json.dumps(config.sampling.as_dict())
+    return [row for row in rows if row.model == config.model and row.template == tag and row.sampling == sampling]
+
+
 def caption_sources(records: Sequence[ClipRecord], config: KindConfig) -> list[tuple[ClipRecord, int]]:
     """``(record, slot)`` pairs in manifest order, at most ``config.slots`` per clip and ``config.limit`` total."""
     out = []
@@ -95,8 +104,8 @@ def _backtranslate(records, config: KindConfig) -> list[Stage]:
         return [make_request(kind="backtranslate", stage="from_pivot", model=config.model, template=tpl,
                              fields={"source": row.text, "language": row.meta["language"]},
                              sampling=config.sampling, sample_index=0, meta={**row.meta, "pivot": row.text})
-                for row in store.rows("backtranslate", "to_pivot")
-                if row.model == config.model and (row.meta["clip_key"], row.meta["slot"]) in wanted]
+                for row in _current(store.rows("backtranslate", "to_pivot"), config, "translate_to_pivot")
+                if (row.meta["clip_key"], row.meta["slot"]) in wanted]
 
     return [("to_pivot", to_pivot), ("from_pivot", from_pivot)]
 
@@ -159,8 +168,8 @@ def _class_prompts(labels: Sequence[str], config: KindConfig) -> list[Stage]:
                              fields={"source": row.meta["label"].replace("_", " "), "description": row.text},
                              sampling=config.sampling, sample_index=i,
                              meta={"label": row.meta["label"], "description": row.text})
-                for row in store.rows("class-prompts", "descriptions")
-                if row.model == config.model and row.meta["label"] in wanted
+                for row in _current(store.rows("class-prompts", "descriptions"), config, "class_descriptions")
+                if row.meta["label"] in wanted
                 for i in range(config.captions_per_description)]
 
     return [("descriptions", descriptions), ("captions", captions)]

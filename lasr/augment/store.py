@@ -49,6 +49,13 @@ class Row:
     rejection: str | None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    sampling: str = ""          # JSON of the decoding parameters (provenance)
+    updated: float = 0.0
+
+    @property
+    def provenance(self) -> tuple[str, str, str]:
+        """``(model, template id@version, sampling)``: rows of one provenance come from one setting."""
+        return self.model, self.template, self.sampling
 
 
 class Store:
@@ -120,8 +127,8 @@ class Store:
         for values in self.db.execute(query + " ORDER BY rowid", args):
             values = list(values)
             values[7] = json.loads(values[7])
-            del values[8]  # sampling is kept for audit only
-            yield Row(*values[:16])
+            sampling, updated = values.pop(8), values[16]
+            yield Row(*values[:16], sampling=sampling, updated=updated)
 
     def counts(self) -> dict[tuple[str, str, str], int]:
         """``(kind, status, rejection or '') -> rows``."""

@@ -74,6 +74,10 @@ class AugmentedCaptionPolicy(CaptionPolicy):
             for index, key in ((self.by_key, (row["clip_key"], int(row["slot"]))),
                                (self.by_text, normalise(row["source"]))):
                 index.setdefault(key, {}).setdefault(row["kind"], []).append(row["text"])
+        for index in (self.by_key, self.by_text):  # table order must not change the draws
+            for kinds in index.values():
+                for kind in kinds:
+                    kinds[kind] = sorted(set(kinds[kind]))
         self.served_original = 0
         self.served_augmented = 0
         self.log_every = log_every
