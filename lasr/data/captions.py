@@ -14,6 +14,7 @@ import numpy as np
 from lasr.data.manifest import ClipRecord
 
 log = logging.getLogger(__name__)
+OTHER_AUDIO_KINDS = ("mix", "modifiers", "class-prompts", "class-description")  # never variants of a clip caption
 
 
 class CaptionPolicy:
@@ -62,6 +63,10 @@ class AugmentedCaptionPolicy(CaptionPolicy):
             raise ValueError(f"p_original must be in [0, 1], got {p_original}")
         if match not in ("slot", "text"):
             raise ValueError(f"match must be 'slot' or 'text', got {match!r}")
+        other_audio = sorted(set(kinds) & set(OTHER_AUDIO_KINDS))
+        if other_audio:
+            raise ValueError(f"caption kinds {other_audio} describe other audio (a mixture or a transformed clip), "
+                             "not the plain clip: serve them through lasr.augment.audio (augment.llm_table)")
         self.table, self.p_original, self.kinds = str(table), p_original, tuple(kinds)
         self.kind_weights = dict(kind_weights) if kind_weights else None
         self.match = match

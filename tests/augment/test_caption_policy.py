@@ -90,3 +90,12 @@ def test_datamodule_serves_llm_captions(demo_corpus, tmp_path):
     dataset = data.datasets["train"]
     item = dataset[(0, 0)]
     assert item["caption"] == "LLM caption 0"
+
+
+def test_kinds_describing_other_audio_cannot_be_variants(tmp_path):
+    from lasr.data.captions import AugmentedCaptionPolicy
+
+    table = tmp_path / "t.jsonl"
+    table.write_text("")
+    with pytest.raises(ValueError, match="describe other audio"):
+        AugmentedCaptionPolicy(str(table), kinds=["paraphrase", "mix"])

@@ -166,3 +166,16 @@ def test_topic_loss_with_only_outliers_is_zero_with_zero_gradients():
         loss(torch.randn(2, 4), torch.randn(2, 4), torch.tensor([0, 3]), torch.tensor([0, 0]))
     with pytest.raises(ValueError, match="n_topics must be >= 1"):
         TopicClassificationLoss(4, 0)
+
+
+def test_precomputed_teachers_with_audio_augmentation_fail_in_setup(records, teacher_dir):
+    from lasr.augment.audio.dataset import AudioAugmentConfig
+
+    task = _task(teacher_embeddings=[str(teacher_dir)], distill_weight=1.0)
+    trainer = _fake_trainer(records)
+    trainer.datamodule.augment = AudioAugmentConfig()  # AudioSetMix defaults: every op may fire
+    task.trainer = trainer
+    with pytest.raises(ValueError, match="online_teachers"):
+        task.setup("fit")
+    trainer.datamodule.augment = AudioAugmentConfig(p_gain=0, p_pitch=0, p_speed=0, p_crop=0, p_concat=0, p_mix=0)
+    task.setup("fit")  # nothing changes the audio: precomputed teachers apply

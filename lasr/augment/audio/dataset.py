@@ -102,6 +102,12 @@ class AudioAugmentConfig:
         if not 2 <= self.concat_clips[0] <= self.concat_clips[1]:
             raise ValueError(f"concat_clips must be (lo, hi) with 2 <= lo <= hi, got {self.concat_clips}")
 
+    @property
+    def changes_audio(self) -> bool:
+        """Whether any training item can differ from its plain clip (then precomputed teachers do not apply)."""
+        ops = ("gain", "pitch", "speed", "crop", "concat", "mix")
+        return bool(self.llm_table and self.p_llm > 0) or any(self.p(name) > 0 for name in ops)
+
     def p(self, name: str) -> float:
         return getattr(self, f"p_{name}") if name in self.transforms else 0.0
 
