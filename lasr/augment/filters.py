@@ -17,6 +17,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from lasr.data.caption_table import normalise
+
 THINK = re.compile(r"<think>.*?(</think>|\Z)", re.IGNORECASE | re.DOTALL)  # an unclosed block runs to the end
 MARKER = r"<\|[^|>]*\|>|<(?:start|end)_of_turn>|</?s>|<bos>|<eos>|\[/?INST\]"
 CHAT_MARKERS = re.compile(rf"{MARKER}|^\s*(assistant|model)\s*\n", re.IGNORECASE)
@@ -54,11 +56,6 @@ class FilterConfig:
     max_repeat: int = 2
     min_similarity: float = 0.3
     max_nonword_fraction: float = 0.3
-
-
-def normalise(text: str) -> str:
-    """Lower-case, punctuation stripped, whitespace collapsed (for identity and duplicate checks)."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def _jaccard(a: str, b: str) -> float:

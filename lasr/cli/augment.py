@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 
 from lasr.augment.backends import make_backend
@@ -92,6 +93,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     retry.add_argument("--rejected", required=True, metavar="REASON",
                        help="rejection reason (refused, undecodable, malformed, too_long, ...) or 'all'")
     retry.add_argument("--kind", help="only rows of this kind")
+    lb = sub.add_parser("loopback", help="serve the fake chat-completions endpoint the tests use (Ctrl-C stops)")
+    lb.add_argument("--port", type=int, default=8000)
+    lb.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    fig = sub.add_parser("figures", help="spectrogram figures of the audio transforms (docs/audio_augment.md)")
+    fig.add_argument("--manifest", default="demo_data/manifests/clotho_development.jsonl.gz")
+    fig.add_argument("--out", default="docs/images")
+    fig.add_argument("--sample-rate", type=int, default=16000)
+    fig.add_argument("--seconds", type=float, default=8.0)
+    fig.add_argument("--seed", type=int, default=0)
 
 
 def _backend(args: argparse.Namespace):
@@ -158,6 +168,21 @@ def run(args: argparse.Namespace) -> int:
         with Store(args.store) as store:
             count = store.mark_retry(args.rejected, args.kind)
         print(f"{count} request(s) with reason {args.rejected!r} marked: the next run of their kind sends them again")
+        return 0
+    if args.action == "loopback":
+        from lasr.augment.loopback import LoopbackChatServer
+
+        server = LoopbackChatServer(args.latency, port=args.port).start()
+        print(f"serving {server.url}/chat/completions (Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            server.stop()
+        return 0
+    if args.action == "figures":
+        from lasr.augment.audio.figures import write_figures
+
+        write_figures(args.manifest, args.out, args.sample_rate, args.seconds, args.seed)
         return 0
     if args.action == "export":
         if not Path(args.store).is_file():
