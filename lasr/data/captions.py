@@ -21,7 +21,10 @@ OTHER_AUDIO_KINDS = ("mix", "modifiers", "class-prompts", "class-description")  
 
 
 class CaptionPolicy:
-    """Identity policy: the original caption in slot ``slot`` of the clip."""
+    """Identity policy: the original caption in slot ``slot`` of the clip. ``last_augmented`` says whether the
+    last caption served was an LLM variant (the dataset puts it in the item as ``caption_augmented``)."""
+
+    last_augmented = False
 
     def caption(self, record: ClipRecord, slot: int, rng: np.random.Generator | None) -> str:
         """Return the caption text to train on for ``record.captions[slot]``.
@@ -105,6 +108,7 @@ class AugmentedCaptionPolicy(CaptionPolicy):
 
     def _draw(self, record: ClipRecord, slot: int, rng: np.random.Generator | None) -> str:
         original = record.captions[slot]
+        self.last_augmented = False
         found = self.variants(record, slot) if rng is not None else {}
         if not found or rng.random() < self.p_original:
             self.served_original += rng is not None
@@ -119,6 +123,7 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         else:
             texts = [text for kind_texts in found.values() for text in kind_texts]
         self.served_augmented += 1
+        self.last_augmented = True
         return texts[int(rng.integers(len(texts)))]
 
     @property

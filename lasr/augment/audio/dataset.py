@@ -397,6 +397,7 @@ class AugmentedPairDataset(CaptionPairDataset):
             "audio_id": record.id, "audio_key": key, "caption_id": f"{record.id}#{slot}" + ("+aug" if describe else ""),
             "dataset": record.dataset, "index": index, "source_keys": [clip_key(r) for r, _ in sources],
             "augment": describe,
+            "caption_augmented": describe.startswith("llm-") or (len(sources) == 1 and self.caption_policy.last_augmented),
         }
         if self.config.hard_negatives:
             item["hard_negative"] = hard
