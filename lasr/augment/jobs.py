@@ -71,9 +71,15 @@ async def run_stage(requests, backend: Backend, store: Store, summary: Summary, 
     (refusal, unreadable body) is stored as a ``failed`` row with its reason and not sent again until marked
     with :meth:`Store.mark_retry`; a filter rejection is retried with a new seed up to ``max_attempts``."""
     known = store.status([r.custom_id for r in requests])
+    received = store.received() if any(s[0] == "received" for s in known.values()) else {}
     todo = []
     for request in requests:
         state = known.get(request.custom_id)
+        if state is not None and state[0] == "received":  # paid for, stored on arrival, never judged: judge now
+            attempts, raw, finish, prompt_tokens, completion_tokens = received[request.custom_id]
+            text, reason = judge(raw, finish, request, filter_config)
+            store.put(request, attempts - 1, raw, text, finish, reason, prompt_tokens, completion_tokens)
+            state = known[request.custom_id] = ("rejected" if reason else "accepted", attempts, reason)
         if state is None or state[0] == "retry":
             todo.append((request, 0))
         elif state[0] == "rejected" and state[1] < max_attempts:
@@ -89,7 +95,9 @@ async def run_stage(requests, backend: Backend, store: Store, summary: Summary, 
             failed = completion.finish_reason == "error" and completion.error in FINAL_FAILURES
             if completion.finish_reason == "error":
                 text, reason = None, completion.error or "error"
-            else:
+            else:  # commit the paid-for answer before judging it (judging may load models, take a while)
+                store.put(request, attempt, completion.text, None, completion.finish_reason, None,
+                          completion.prompt_tokens, completion.completion_tokens)
                 text, reason = judge(completion.text, completion.finish_reason, request, filter_config)
             store.put(request, attempt, completion.text, text, completion.finish_reason, reason,
                       completion.prompt_tokens, completion.completion_tokens, failed=failed)

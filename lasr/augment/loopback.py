@@ -15,11 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import threading
 import time
 from typing import Callable
 
 from aiohttp import web
+
+
+def _client_gone(request: web.Request) -> bool:
+    """Whether the client closed its connection (killed or timed out): a peek at the socket reads EOF. Its
+    answer is then never delivered, so it is not counted in ``answered``."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return True
+    wrapped = transport.get_extra_info("socket")
+    if wrapped is None:
+        return False
+    try:
+        with socket.fromfd(wrapped.fileno(), wrapped.family, wrapped.type) as sock:  # a dup: asyncio's is wrapped
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
 
 def default_answer(messages: list[dict], body: dict) -> str:
@@ -44,6 +63,7 @@ class LoopbackChatServer:
         self.arrivals: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
         self.retry_after = "0"
         self.last_answer_at = 0.0  # time.monotonic() of the last answer delivered
+        self.paused = threading.Event()  # while set, requests wait before answering (tests: kill a client mid-flight)
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -85,8 +105,10 @@ class LoopbackChatServer:
             if fault == "drop":
                 request.transport.close()
                 return web.Response(status=500)
+            while self.paused.is_set():
+                await asyncio.sleep(0.01)
             content = self.answer(body.get("messages", []), body)
-            if request.transport is not None and not request.transport.is_closing():
+            if not _client_gone(request):
                 with self._lock:
                     self.answered[request.headers.get("X-Client-Request-Id", "")] += 1
                     self.last_answer_at = time.monotonic()

@@ -98,13 +98,20 @@ class Store:
             failed: bool = False) -> None:
         """Insert or replace the row of ``request`` after attempt number ``attempt`` (0-based); commits.
         ``failed`` marks a request-level failure (status ``failed``, reason in ``rejection``)."""
-        status = "failed" if failed else "rejected" if rejection else "accepted"
+        status = "failed" if failed else "rejected" if rejection else "accepted" if text is not None else "received"
         self.db.execute(
             "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (request.custom_id, request.kind, request.stage, request.model, request.template,
              request.sample_index, request.source, json.dumps(request.meta, sort_keys=True),
              json.dumps(request.sampling.as_dict()), status, attempt + 1,
              raw, text, finish_reason, rejection, prompt_tokens, completion_tokens, time.time()))
+
+    def received(self) -> dict[str, tuple[int, str | None, str | None, int | None, int | None]]:
+        """``custom_id -> (attempts, raw, finish_reason, prompt_tokens, completion_tokens)`` of answers stored
+        on arrival but not judged yet (the job stopped in between)."""
+        return {cid: (attempts, raw, finish, pt, ct) for cid, attempts, raw, finish, pt, ct in self.db.execute(
+            "SELECT custom_id, attempts, raw, finish_reason, prompt_tokens, completion_tokens FROM results "
+            "WHERE status = 'received'")}
 
     def mark_retry(self, reason: str, kind: str | None = None) -> int:
         """Mark failed or rejected rows with rejection ``reason`` (``all``: every one) to be sent again, from
