@@ -16,6 +16,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from lasr.errors import LasrError
+from lasr.utils.config_overlays import expand_overlays
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class LasrCLI(LightningCLI):
 def run_lightning(argv: list[str]) -> int:
     try:
         # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
-        saved, sys.argv = sys.argv, ["lasr", *argv]
+        saved, sys.argv = sys.argv, ["lasr", *expand_overlays(argv)]
         try:
             LasrCLI()
         finally:
