@@ -15,7 +15,7 @@ def _write(path, data):
 
 def test_bases_come_first_relative_to_the_file_naming_them(tmp_path):
     base = _write(tmp_path / "base.yaml", {"a": 1})
-    mid = _write(tmp_path / "sub" / "mid.yaml", {"config": "../base.yaml", "b": 2})
+    _write(tmp_path / "sub" / "mid.yaml", {"config": "../base.yaml", "b": 2})
     top = _write(tmp_path / "sub" / "top.yaml", {"config": "mid.yaml", "c": 3})
     chain = overlay_chain(top)
     assert chain[0] == str(base) and [yaml.safe_load(c) for c in chain[1:]] == [{"b": 2}, {"c": 3}]
