@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from lasr.errors import LasrError
-from lasr.utils.config_overlays import expand_overlays, overlay_chain
+from lasr.cli.config_overlays import expand_overlays, overlay_chain
 
 
 def _write(path, data):

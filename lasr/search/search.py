@@ -14,6 +14,7 @@ from torch import Tensor
 from lasr.data.audio import load_clip
 from lasr.errors import DataError
 from lasr.models.dual_encoder import DualEncoder
+from lasr.models.embedding import embed_texts, iter_audio_embeddings
 from lasr.search.index import EmbeddingIndex
 from lasr.search.topk import chunked_topk, default_chunk_rows
 
@@ -63,17 +64,23 @@ def read_queries(path: str | Path) -> list[Query]:
     return queries
 
 
-@torch.no_grad()
 def encode_queries(model: DualEncoder, queries: list[Query], max_seconds: float) -> Tensor:
-    """(Q, embed_dim) unit vectors; example audio uses the index's window (first ``max_seconds`` s)."""
-    rows = []
-    for query in queries:
-        if query.text is not None:
-            rows.append(model.encode_text([query.text])[0])
-        else:
-            wave, duration = load_clip(query.audio, model.audio_sample_rate, max_seconds)
-            rows.append(model.encode_audio(wave[None], torch.tensor([duration]))[0])
-    return torch.stack(rows).float()
+    """(Q, embed_dim) unit vectors in query order; example audio uses the index's window (first ``max_seconds``
+    s). An unreadable example file raises (a query is never skipped)."""
+    rows: list[Tensor | None] = [None] * len(queries)
+    texts = [i for i, query in enumerate(queries) if query.text is not None]
+    for i, emb in zip(texts, embed_texts(model, [queries[i].text for i in texts])):
+        rows[i] = emb
+
+    def audio_batches():
+        for i, query in enumerate(queries):
+            if query.text is None:
+                wave, duration = load_clip(query.audio, model.audio_sample_rate, max_seconds)
+                yield {"position": i, "audio": wave[None], "duration": torch.tensor([duration])}
+
+    for batch, emb in iter_audio_embeddings(model, audio_batches()):
+        rows[batch["position"]] = emb[0]
+    return torch.stack(rows)
 
 
 def _chunks(index: EmbeddingIndex, ids: list[str], paths: list[str], chunk_rows: int) -> Iterator[Tensor]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lasr.tasks.run_config import CONFIG_KEY
+from lasr.models.run_config import CONFIG_KEY
 
 TERMS = "lasr.tasks.terms"
 LEGACY_TASKS = {"lasr.tasks.distill.DistillRetrievalTask": ("Contrastive", "Distillation"),

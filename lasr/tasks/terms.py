@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lasr.distill.cluster_tables import ClusterTables
+from lasr.data.captions import student_caption_texts
+from lasr.data.cluster_tables import ClusterTables
 from lasr.losses.contrastive import ContrastiveLoss
 from lasr.losses.distillation import DistillationLoss
 from lasr.losses.topics import TopicClassificationLoss
@@ -137,8 +138,6 @@ class Distillation(LossTerm):
         if records is None:
             log.warning("the datamodule does not expose its training records; teacher coverage is checked per batch")
             return
-        from lasr.distill.teachers import student_caption_texts  # distill.teachers imports lasr.tasks
-
         check_policy_enumerable(policy)
         self.teachers.check_coverage(records, student_caption_texts(records, policy))
 

@@ -6,7 +6,7 @@ from jsonargparse import ArgumentParser
 from lasr.data.manifest import read_manifest
 from lasr.tasks.legacy import upgrade_checkpoint, upgrade_task_section
 from lasr.tasks.retrieval import RetrievalTask
-from lasr.tasks.run_config import CONFIG_KEY, build_dual_encoder, load_dual_encoder
+from lasr.models.run_config import CONFIG_KEY, build_dual_encoder, load_dual_encoder
 from lasr.tasks.terms import Contrastive, Distillation, TopicHeads
 
 from .tiny import model_section, write_cluster_tables

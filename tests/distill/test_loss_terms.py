@@ -11,7 +11,7 @@ from lasr.distill.teachers import embed_teachers
 from lasr.errors import DataError
 from lasr.losses.topics import TopicClassificationLoss
 from lasr.tasks.retrieval import RetrievalTask
-from lasr.tasks.run_config import build_dual_encoder, load_dual_encoder
+from lasr.models.run_config import build_dual_encoder, load_dual_encoder
 from lasr.tasks.teacher_sources import OnlineTeachers, TeacherSpec
 from lasr.tasks.terms import Contrastive, Distillation, TopicHeads
 

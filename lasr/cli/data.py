@@ -113,6 +113,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_mixtures(args: argparse.Namespace) -> int:
+    from lasr.data.mixtures import make_mixture_csv
+
+    count = make_mixture_csv(args.manifests, args.out, args.per_clip, args.seed, args.min_snr_db, args.max_snr_db,
+                             not args.continuous_snr)
+    print(f"wrote {count} mixtures to {args.out}")
+    return 0
+
+
 def manifest_stats(records: Sequence[ClipRecord]) -> dict[str, Any]:
     """Summary numbers of a manifest: counts, hours, captions per clip, splits, datasets, durations (s)."""
     durations = [r.duration for r in records]
@@ -205,6 +214,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for option in DEMO_OPTIONS:
         p.add_argument(f"--{option.replace('_', '-')}", type=int, help="default: the generator's")
     p.add_argument("--overwrite", action="store_true", help="replace demo folders that are not a complete demo")
+
+    p = _sub(sub, "mixtures", "write a deterministic source,noise,snr,caption mixture CSV (separation eval)",
+             _run_mixtures)
+    p.add_argument("manifests", nargs="+", help="manifest(s) (.jsonl/.jsonl.gz) whose clips are mixed")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--per-clip", type=int, default=1, help="mixtures per captioned clip (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-snr-db", type=float, default=-15.0)
+    p.add_argument("--max-snr-db", type=float, default=15.0)
+    p.add_argument("--continuous-snr", action="store_true", help="uniform real SNRs instead of integers")
 
     p = _sub(sub, "info", "summarise manifests", _run_info)
     p.add_argument("manifests", nargs="+", type=Path, help="manifest files (.jsonl or .jsonl.gz)")

@@ -15,8 +15,7 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
-from lasr.errors import LasrError
-from lasr.utils.config_overlays import expand_overlays
+from lasr.cli.config_overlays import expand_overlays
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +89,11 @@ class LasrCLI(LightningCLI):
 
 
 def run_lightning(argv: list[str]) -> int:
+    """Run ``lasr fit|validate|test|predict``; errors go through :func:`lasr.cli.main`'s one error path."""
+    # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
+    saved, sys.argv = sys.argv, ["lasr", *expand_overlays(argv)]
     try:
-        # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
-        saved, sys.argv = sys.argv, ["lasr", *expand_overlays(argv)]
-        try:
-            LasrCLI()
-        finally:
-            sys.argv = saved
-    except LasrError as err:
-        print(f"lasr {argv[0]}: error: {err}", file=sys.stderr)
-        return 2
+        LasrCLI()
+    finally:
+        sys.argv = saved
     return 0

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lasr.errors import DataError
-from lasr.search.embed_cli import add_model_arguments
+from lasr.cli.embed import add_model_arguments
 from lasr.search.index import EmbeddingIndex
 from lasr.search.search import Query, encode_queries, hits_to_json, read_queries, search_index
 
@@ -37,7 +37,7 @@ def _queries(args: argparse.Namespace) -> list[Query]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lasr.tasks.checkpoints import load_retrieval_model, model_fingerprint
+    from lasr.models.checkpoints import load_retrieval_model, model_fingerprint
 
     index = EmbeddingIndex.open(args.index)
     queries = _queries(args)

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lasr.tasks.checkpoints import load_retrieval_model
+    from lasr.models.checkpoints import load_retrieval_model
 
     refs = list_collection(args.audio)
     model = load_retrieval_model(args.ckpt, args.config)
