@@ -156,6 +156,16 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_shard(args: argparse.Namespace) -> int:
+    from lasr.data.shards import write_shards
+
+    summary = write_shards(read_manifest(args.manifest), args.out, chunk_bytes=args.chunk_bytes,
+                           overwrite=args.overwrite)
+    print(f"{summary.folder}: {summary.items:,} clips, {summary.bytes / 2**20:,.1f} MiB of audio in shards; "
+          f"use the folder wherever a manifest path goes (e.g. data.init_args.train: [{{path: {summary.folder}}}])")
+    return 0
+
+
 def _sub(subparsers, name: str, help_text: str, handler: Callable[[argparse.Namespace], int]):
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(handler=handler)
@@ -214,6 +224,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for option in DEMO_OPTIONS:
         p.add_argument(f"--{option.replace('_', '-')}", type=int, help="default: the generator's")
     p.add_argument("--overwrite", action="store_true", help="replace demo folders that are not a complete demo")
+
+    p = _sub(sub, "shard", "write a manifest's clips into litdata shards (read like a manifest)", _run_shard)
+    p.add_argument("--manifest", type=Path, required=True, help="manifest (.jsonl[.gz]) whose clips to shard")
+    p.add_argument("--out", type=Path, required=True, help="shard folder (created when complete)")
+    p.add_argument("--chunk-bytes", default="64MB", help="size of each chunk file (default %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
     p = _sub(sub, "mixtures", "write a deterministic source,noise,snr,caption mixture CSV (separation eval)",
              _run_mixtures)

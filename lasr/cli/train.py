@@ -15,6 +15,8 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from lasr.cli.config_overlays import expand_overlays
+
 log = logging.getLogger(__name__)
 
 # Lightning 2.6 calls jsonargparse APIs deprecated in 4.49; those warnings are for Lightning, not our users
@@ -89,7 +91,7 @@ class LasrCLI(LightningCLI):
 def run_lightning(argv: list[str]) -> int:
     """Run ``lasr fit|validate|test|predict``; errors go through :func:`lasr.cli.main`'s one error path."""
     # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
-    saved, sys.argv = sys.argv, ["lasr", *argv]
+    saved, sys.argv = sys.argv, ["lasr", *expand_overlays(argv)]
     try:
         LasrCLI()
     finally:

@@ -15,6 +15,7 @@ from lasr.data.audio import load_clip
 from lasr.errors import DataError
 from lasr.models.dual_encoder import DualEncoder
 from lasr.models.embedding import embed_texts, iter_audio_embeddings
+from lasr.search.ann import FaissSearcher, SearchParams
 from lasr.search.index import EmbeddingIndex
 from lasr.search.topk import chunked_topk, default_chunk_rows
 
@@ -104,6 +105,17 @@ def search_index(index: EmbeddingIndex, queries: Tensor, k: int = 10,
     scores, rows = chunked_topk(queries, _chunks(index, ids, paths, chunk_rows), k)
     return [[Hit(rank + 1, float(s), ids[r], paths[r]) for rank, (s, r) in enumerate(zip(qs.tolist(), qr.tolist()))]
             for qs, qr in zip(scores, rows)]
+
+
+def search_faiss_index(index: EmbeddingIndex, queries: Tensor, k: int, kind: str,
+                       params: SearchParams = SearchParams()) -> list[list[Hit]]:
+    """Top ``k`` clips of ``index`` for each of the (Q, embed_dim) ``queries`` through its faiss ``kind`` index
+    (built by ``lasr embed --faiss``); scores are exact cosines of the candidates found."""
+    scores, rows = FaissSearcher(index, kind).search(queries, k, params)
+    ids = [i for shard in index.shard_infos() for i in shard["ids"]]
+    paths = [p for shard in index.shard_infos() for p in shard["paths"]]
+    return [[Hit(rank + 1, float(s), ids[r], paths[r]) for rank, (s, r) in enumerate(zip(qs.tolist(), qr.tolist()))
+             if r >= 0] for qs, qr in zip(scores, rows)]
 
 
 def hits_to_json(queries: list[Query], hits: list[list[Hit]]) -> str:
