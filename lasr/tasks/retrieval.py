@@ -126,6 +126,9 @@ class RetrievalTask(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         self.log_dict({f"train/{k}": v for k, v in logged.items()}, batch_size=batch_size)
         self.log("train/tau", self.model.tau.detach().abs(), batch_size=batch_size)
+        if "caption_augmented" in batch:  # share of LLM-written captions served, over all ranks
+            self.log("train/augmented_caption_share", batch["caption_augmented"].float().mean(),
+                     batch_size=batch_size, on_step=False, on_epoch=True, sync_dist=True)
         self.skipped.extend(batch["skipped"])
         return loss
 

@@ -134,6 +134,12 @@ class Distillation(LossTerm):
             rate = getattr(getattr(trainer, "datamodule", None), "sample_rate", model.audio_sample_rate)
             self.teachers = OnlineTeachers(self.online_teachers, int(rate))
             return
+        augment = getattr(getattr(trainer, "datamodule", None), "augment", None)
+        if getattr(augment, "changes_audio", False):
+            raise ValueError("precomputed teacher_embeddings describe the unmixed clips, but the data module's "
+                             "augment block transforms or mixes training audio (a mixed item would get its first "
+                             "clip's teacher): use online_teachers, or set every augment probability (and "
+                             "llm_table) off")
         self.teachers = PrecomputedTeachers(self.teacher_embeddings)
         if records is None:
             log.warning("the datamodule does not expose its training records; teacher coverage is checked per batch")

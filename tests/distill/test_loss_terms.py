@@ -195,3 +195,18 @@ def test_hard_negatives_reach_the_contrastive_term_with_distillation_and_topics_
     assert "hard_negative_accuracy" in logged and "hard_negative_accuracy" not in plain
     torch.testing.assert_close(logged["loss/distill"], plain["loss/distill"])
     torch.testing.assert_close(total - plain_total, logged["loss/contrastive"] - plain["loss/contrastive"])
+
+
+def test_precomputed_teachers_with_audio_augmentation_fail_in_setup(records, teacher_dir):
+    from lasr.augment.audio.dataset import AudioAugmentConfig
+
+    task = _task(Contrastive(), Distillation(teacher_embeddings=[str(teacher_dir)]))
+    trainer = _fake_trainer(records)
+    trainer.datamodule.augment = AudioAugmentConfig()  # AudioSetMix defaults: every op may fire
+    task.trainer = trainer
+    with pytest.raises(ValueError, match="online_teachers"):
+        task.setup("fit")
+    task = _task(Contrastive(), Distillation(teacher_embeddings=[str(teacher_dir)]))
+    trainer.datamodule.augment = AudioAugmentConfig(p_gain=0, p_pitch=0, p_speed=0, p_crop=0, p_concat=0, p_mix=0)
+    task.trainer = trainer
+    task.setup("fit")  # nothing changes the audio: precomputed teachers apply
