@@ -15,6 +15,7 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from lasr.cli.config_overlays import expand_overlays
 from lasr.tasks.callbacks import LogProgress
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class LasrCLI(LightningCLI):
 def run_lightning(argv: list[str]) -> int:
     """Run ``lasr fit|validate|test|predict``; errors go through :func:`lasr.cli.main`'s one error path."""
     # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
-    saved, sys.argv = sys.argv, ["lasr", *argv]
+    saved, sys.argv = sys.argv, ["lasr", *expand_overlays(argv)]
     try:
         LasrCLI()
     finally:

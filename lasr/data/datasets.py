@@ -103,6 +103,7 @@ class CaptionPairDataset(_SkippingDataset):
         wave, duration = self.audio.load(record, rng)
         return {
             "audio": wave, "duration": duration, "caption": self.caption_policy.caption(record, slot, rng),
+            "caption_augmented": self.caption_policy.last_augmented,
             "audio_id": record.id, "audio_key": self.keys[clip], "caption_id": f"{record.id}#{slot}",
             "dataset": record.dataset, "index": index,
         }
@@ -150,6 +151,7 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch = _collate_clip_fields(items)
     batch["caption"] = [i["caption"] for i in items]
     batch["caption_id"] = [i["caption_id"] for i in items]
+    batch["caption_augmented"] = torch.tensor([bool(i.get("caption_augmented")) for i in items])  # LLM-written
     return batch
 
 
