@@ -62,9 +62,14 @@ class Chain:
         started = time.perf_counter()
         print(f"[{step}] lasr {' '.join(args)}", flush=True)
         log = self.out / "logs" / f"{step}.txt"
-        with open(log, "w", encoding="utf-8") as handle:
-            code = subprocess.call([sys.executable, "-m", "lasr.cli", *args], stdout=handle, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        with open(log, "w", encoding="utf-8") as handle:  # the step's output goes to its log and to stdout
+            child = subprocess.Popen([sys.executable, "-m", "lasr.cli", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                                     text=True, encoding="utf-8", errors="replace")
+            for line in child.stdout:
+                handle.write(line)
+                print(f"[{step}] {line}", end="", flush=True)
+            code = child.wait()
         self.timings[step] = time.perf_counter() - started
         if code != 0:
             tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-40:])
@@ -118,7 +123,7 @@ def run_chain(demo: Path, out: Path, existing_stage1: Path | None, override: dic
     teachers, stage1_config = stage1(chain, existing_stage1, stage1_config)
     dev = str(chain.manifests / "clotho_development.jsonl.gz")
     chain.run("teachers", "teachers", "--ckpt", *map(str, teachers), "--config", stage1_config,
-              "--data", dev, "--out", str(out / "teachers"), "--no-progress")
+              "--data", dev, "--out", str(out / "teachers"))
     paths = {"teacher_embeddings": [str(out / "teachers")], "clusters": str(out / "clusters")}
     chain.fit("stage2", "stage2_demo.yaml", {"init_from": str(teachers[0])}, paths)
     chain.run("cluster", "cluster", "--data", dev, "--out", str(out / "clusters"),

@@ -4,7 +4,6 @@ requests with a new seed up to ``max_attempts``, commit every answer as it arriv
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from lasr.augment.backends import Backend
 from lasr.augment.filters import FilterConfig, judge
 from lasr.augment.kinds import Stage
 from lasr.augment.store import Store
+from lasr.utils.progress import progress as progress_bar
 
 FINAL_FAILURES = ("refused", "undecodable", "malformed")  # sending the same request again gives the same answer
 
@@ -48,23 +48,6 @@ class Summary:
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-class Progress:
-    """One stderr line per ``interval_s``: done/total, rate, ETA (no dependency, works in logs)."""
-
-    def __init__(self, total: int, label: str, enabled: bool = True, interval_s: float = 2.0):
-        self.total, self.label, self.enabled, self.interval_s = total, label, enabled, interval_s
-        self.done, self.start, self.last = 0, time.monotonic(), 0.0
-
-    def step(self, n: int = 1) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and (now - self.last >= self.interval_s or self.done == self.total):
-            self.last = now
-            rate = self.done / max(now - self.start, 1e-9)
-            eta = (self.total - self.done) / rate if rate else float("inf")
-            print(f"[{self.label}] {self.done}/{self.total} {rate:.2f} req/s ETA {eta:.0f}s", file=sys.stderr)
-
-
 async def run_stage(requests, backend: Backend, store: Store, summary: Summary, max_attempts: int = 3,
                     filter_config: FilterConfig = FilterConfig(), progress: bool = True, label: str = "") -> None:
     """Send every unfinished request of one stage; store each answer as it arrives. A request-level failure
@@ -88,7 +71,7 @@ async def run_stage(requests, backend: Backend, store: Store, summary: Summary, 
             summary.earlier_failures += 1
         else:
             summary.cache_hits += 1
-    bar = Progress(len(todo), label, enabled=progress)
+    bar = progress_bar(total=len(todo), desc=label, unit="req", enabled=progress)
     while todo:
         retry = []
         async for request, attempt, completion in backend.stream(todo):
@@ -110,15 +93,16 @@ async def run_stage(requests, backend: Backend, store: Store, summary: Summary, 
                 continue
             if reason is None:
                 summary.accepted += 1
-                bar.step()
+                bar.update()
                 continue
             summary.rejections[reason] += 1
             if attempt + 1 < max_attempts:
                 retry.append((request, attempt + 1))
             else:
                 summary.exhausted += 1
-                bar.step()
+                bar.update()
         todo = retry
+    bar.close()
 
 
 async def run_job_async(stages: list[Stage], backend: Backend, store: Store, **options) -> Summary:

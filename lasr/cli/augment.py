@@ -22,6 +22,9 @@ from lasr.augment.kinds import KINDS, KindConfig, plan
 from lasr.augment.prompts import TEMPLATE_DIR
 from lasr.augment.requests import Sampling
 from lasr.augment.store import Store
+from lasr.data.checks import (
+    check_output_file, non_negative_float, non_negative_int, positive_float, positive_int,
+)
 from lasr.data.manifest import read_manifest
 from lasr.errors import DataError, LasrError
 
@@ -35,39 +38,39 @@ def _common(parser: argparse.ArgumentParser) -> None:
     inputs = parser.add_argument_group("inputs")
     inputs.add_argument("--data", action="append", default=[], help="manifest(s) with captions")
     inputs.add_argument("--labels", help="class-prompts: text file, one label per line (default: manifest labels)")
-    inputs.add_argument("--limit", type=int, help="source captions (labels) to use, in manifest order")
-    inputs.add_argument("--slots", type=int, help="caption slots per clip (default all)")
+    inputs.add_argument("--limit", type=positive_int, help="source captions (labels) to use, in manifest order")
+    inputs.add_argument("--slots", type=positive_int, help="caption slots per clip (default all)")
     parser.add_argument("--store", default=DEFAULT_STORE, help="SQLite result store (resumable)")
     backend = parser.add_argument_group("backend")
     backend.add_argument("--backend", choices=["openai", "local", "vllm", "batch"], default="local")
     backend.add_argument("--model", help="model name (openai/vllm/batch) or local path/GGUF (default gemma3-270m)")
     backend.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="openai: endpoint base URL")
     backend.add_argument("--api-key-env", help="openai: NAME of the environment variable holding the API key")
-    backend.add_argument("--concurrency", type=int, default=8)
-    backend.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP attempt")
-    backend.add_argument("--max-retries", type=int, default=5, help="HTTP retries on 429/5xx/connection errors")
+    backend.add_argument("--concurrency", type=positive_int, default=8)
+    backend.add_argument("--timeout", type=positive_float, default=60.0, help="seconds per HTTP attempt")
+    backend.add_argument("--max-retries", type=non_negative_int, default=5, help="HTTP retries on 429/5xx/connection errors")
     backend.add_argument("--retry-after-max", type=float, default=600.0,
                          help="openai: longest server Retry-After (s) waited for")
-    backend.add_argument("--batch-size", type=int, default=8, help="local: prompts per generate call")
+    backend.add_argument("--batch-size", type=positive_int, default=8, help="local: prompts per generate call")
     backend.add_argument("--prompt-style", choices=["chat", "completion"], help="default: local completion, else chat")
-    backend.add_argument("--threads", type=int, help="local: torch CPU threads")
+    backend.add_argument("--threads", type=positive_int, help="local: torch CPU threads")
     backend.add_argument("--batch-out", default="augment/batch_requests.jsonl", help="batch: requests to upload")
     backend.add_argument("--batch-in", action="append", default=[], help="batch: Batch API result file(s)")
     gen = parser.add_argument_group("generation")
-    gen.add_argument("--samples", type=int, default=2, help="outputs per source (k)")
-    gen.add_argument("--temperature", type=float,
+    gen.add_argument("--samples", type=positive_int, default=2, help="outputs per source (k)")
+    gen.add_argument("--temperature", type=non_negative_float,
                      help=f"default: the kind's ({', '.join(f'{k} {v[0]}' for k, v in KIND_DECODING.items())}, else 0.7)")
-    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--top-p", type=positive_float, default=1.0)
     gen.add_argument("--top-k", type=int, help="default: the kind's (rewrite: 50, ReCLAP), else none")
-    gen.add_argument("--max-tokens", type=int, default=64)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--max-attempts", type=int, default=3, help="tries per request when outputs are rejected")
-    gen.add_argument("--min-words", type=int, default=3)
-    gen.add_argument("--max-words", type=int, default=30)
+    gen.add_argument("--max-tokens", type=positive_int, default=64)
+    gen.add_argument("--seed", type=non_negative_int, default=0)
+    gen.add_argument("--max-attempts", type=positive_int, default=3, help="tries per request when outputs are rejected")
+    gen.add_argument("--min-words", type=non_negative_int, default=3)
+    gen.add_argument("--max-words", type=positive_int, default=30)
     gen.add_argument("--languages", default="German,French", help="backtranslate: pivot languages, comma-separated")
-    gen.add_argument("--pairs", type=int, default=100, help="mix: clip pairs; modifiers: examples")
-    gen.add_argument("--descriptions", type=int, default=5, help="class-prompts: descriptions per label")
-    gen.add_argument("--captions-per-description", type=int, default=10,
+    gen.add_argument("--pairs", type=positive_int, default=100, help="mix: clip pairs; modifiers: examples")
+    gen.add_argument("--descriptions", type=positive_int, default=5, help="class-prompts: descriptions per label")
+    gen.add_argument("--captions-per-description", type=positive_int, default=10,
                      help="class-prompts (ReCLAP: 5 descriptions x 10 captions = 50 candidates per label)")
     gen.add_argument("--template", action="append", default=[], metavar="ID=PATH", help="override a template")
     parser.add_argument("--no-progress", action="store_true")
@@ -101,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fig.add_argument("--out", default="docs/images")
     fig.add_argument("--sample-rate", type=int, default=16000)
     fig.add_argument("--seconds", type=float, default=8.0)
-    fig.add_argument("--seed", type=int, default=0)
+    fig.add_argument("--seed", type=non_negative_int, default=0)
 
 
 def _backend(args: argparse.Namespace):
@@ -129,6 +132,9 @@ def _labels(args: argparse.Namespace, records) -> list[str]:
 
 
 def _run_kind(args: argparse.Namespace) -> int:
+    check_output_file(args.store, "--store")
+    if args.backend == "batch":
+        check_output_file(args.batch_out, "--batch-out")
     records = [record for path in args.data for record in read_manifest(path)]
     if args.action != "class-prompts" and not records:
         raise LasrError("give at least one --data manifest with captions")
@@ -187,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "export":
         if not Path(args.store).is_file():
             raise DataError("result store not found", args.store)
+        check_output_file(args.out)
         with Store(args.store) as store:
             counts = export(store, args.out, [k for k in args.kinds.split(",") if k], args.model,
                             tuple(args.fidelity) if args.fidelity else None, args.all_provenances)

@@ -16,6 +16,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from lasr.cli.config_overlays import expand_overlays
+from lasr.tasks.callbacks import LogProgress
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class LasrCLI(LightningCLI):
             subclass_mode_data=True,
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
+            trainer_defaults={"callbacks": [LogProgress()]},  # progress lines when the bar is off (logs)
             args=args,
         )
 

@@ -25,6 +25,7 @@ from lasr.models.run_config import store_run_config
 from lasr.tasks.legacy import upgrade_checkpoint
 from lasr.tasks.schedule import WarmupCosineSchedule
 from lasr.tasks.terms import Contrastive, LossTerm
+from lasr.tasks.skips import SkipTally
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class RetrievalTask(L.LightningModule):
         self.eval_chunk_size, self.multi_ks = eval_chunk_size, tuple(multi_ks)
         self.lr_multipliers = dict(lr_multipliers or {})
         self.val_embeddings, self.test_embeddings = RetrievalEmbeddings(), RetrievalEmbeddings()
-        self.skipped: list[tuple[str, str]] = []
+        self.skipped = SkipTally()
         self.last_metrics: dict[str, dict[str, float]] = {}
         if init_from:
             self._load_weights(init_from)
@@ -129,27 +130,19 @@ class RetrievalTask(L.LightningModule):
         if "caption_augmented" in batch:  # share of LLM-written captions served, over all ranks
             self.log("train/augmented_caption_share", batch["caption_augmented"].float().mean(),
                      batch_size=batch_size, on_step=False, on_epoch=True, sync_dist=True)
-        self.skipped.extend(batch["skipped"])
+        self.skipped.add("train", batch["skipped"])
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self._report_skipped("train")
-
-    def _report_skipped(self, stage: str) -> None:
-        count = torch.tensor(float(len(self.skipped)), device=self.device)
-        total = self.all_gather(count).sum()
-        self.log(f"{stage}/skipped_items", total, rank_zero_only=False, sync_dist=False)
-        if self.skipped:
-            shown = "; ".join(reason for _, reason in self.skipped[:5])
-            log.warning("%s: skipped %d bad item(s) on this rank this epoch: %s", stage, len(self.skipped), shown)
-        self.skipped = []
+        self.skipped.report(self, "train")
 
     # ---- evaluation -----------------------------------------------------------------------------------------
     def _eval_step(self, batch: dict[str, Any], store: RetrievalEmbeddings) -> None:
         audio = self.model.encode_audio(batch["audio"], batch["duration"])
         text = self.model.encode_text(batch["captions"])
         store.update(audio, batch["index"], text, batch["text_clip_index"], batch["text_slot"])
-        self.skipped.extend(batch["skipped"])
+        if batch["skipped"]:  # evaluation datasets are strict: a substituted clip would change the metrics
+            raise RuntimeError(f"evaluation batch replaced bad clips: {batch['skipped'][:3]}")
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, self.val_embeddings)
@@ -191,7 +184,6 @@ class RetrievalTask(L.LightningModule):
         metrics = {k: float(v) for k, v in metrics.items()}
         self.last_metrics[stage] = dict(metrics, n_audio=len(gathered["clip_index"]), n_text=len(gathered["text_owner"]))
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=False)
-        self._report_skipped(stage)
 
     # ---- optimisation ---------------------------------------------------------------------------------------
     def _param_groups(self) -> list[dict[str, Any]]:
