@@ -15,6 +15,8 @@ from lasr.data.manifest import ClipRecord
 
 log = logging.getLogger(__name__)
 
+UNIFORM = "uniform"  # p_original: the original is one of K+1 equally likely entries (LASS caption augmentation)
+
 
 class CaptionPolicy:
     """Identity policy: the original caption in slot ``slot`` of the clip."""
@@ -35,6 +37,8 @@ class AugmentedCaptionPolicy(CaptionPolicy):
 
     ReCLAP's scheme by default: among the variants of the enabled ``kinds`` for this caption, pick one
     uniformly; serve the original with probability ``p_original`` (ReCLAP: 0.4) and the variant otherwise.
+    ``p_original="uniform"`` is the LASS caption-augmentation scheme (variants added as extra caption entries):
+    the original and its K variants are equally likely, so the original is served with probability 1/(K+1).
     With ``kind_weights`` (e.g. ``{paraphrase: 1, rewrite: 2}``) the kind is drawn first by those weights among
     the kinds this caption has, then a variant uniformly within it. Captions without variants are served as is.
     Evaluation (``rng is None``) always gets the original, so validation/test queries are never augmented.
@@ -44,7 +48,8 @@ class AugmentedCaptionPolicy(CaptionPolicy):
 
     Args:
         table: JSONL(.gz) or CSV caption table.
-        p_original: probability of serving the original caption when variants exist.
+        p_original: probability of serving the original caption when variants exist, or ``"uniform"``
+            (1/(K+1) for a caption with K variants).
         kinds: variant kinds to serve (table rows of other kinds are ignored).
         kind_weights: optional per-kind weights (see above).
         match: ``slot`` (key first, text fallback) or ``text``.
@@ -52,14 +57,14 @@ class AugmentedCaptionPolicy(CaptionPolicy):
             0 disables).
     """
 
-    def __init__(self, table: str, p_original: float = 0.4,
+    def __init__(self, table: str, p_original: float | str = 0.4,
                  kinds: tuple[str, ...] | list[str] = ("paraphrase", "rewrite", "backtranslate"),
                  kind_weights: dict[str, float] | None = None, match: str = "slot", log_every: int = 2000):
         from lasr.augment.export import read_table
         from lasr.augment.filters import normalise
 
-        if not 0.0 <= p_original <= 1.0:
-            raise ValueError(f"p_original must be in [0, 1], got {p_original}")
+        if p_original != UNIFORM and not (isinstance(p_original, (int, float)) and 0.0 <= p_original <= 1.0):
+            raise ValueError(f"p_original must be in [0, 1] or {UNIFORM!r}, got {p_original!r}")
         if match not in ("slot", "text"):
             raise ValueError(f"match must be 'slot' or 'text', got {match!r}")
         self.table, self.p_original, self.kinds = str(table), p_original, tuple(kinds)
@@ -77,7 +82,7 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         self.served_original = 0
         self.served_augmented = 0
         self.log_every = log_every
-        log.info("caption table %s: LLM variants for %d captions (kinds %s, p_original %.2f)",
+        log.info("caption table %s: LLM variants for %d captions (kinds %s, p_original %s)",
                  table, len(self.by_key), list(self.kinds), p_original)
 
     def variants(self, record: ClipRecord, slot: int) -> dict[str, list[str]]:
@@ -97,7 +102,7 @@ class AugmentedCaptionPolicy(CaptionPolicy):
     def _draw(self, record: ClipRecord, slot: int, rng: np.random.Generator | None) -> str:
         original = record.captions[slot]
         found = self.variants(record, slot) if rng is not None else {}
-        if not found or rng.random() < self.p_original:
+        if not found or rng.random() < self._p_original(found):
             self.served_original += rng is not None
             return original
         if self.kind_weights:
@@ -111,6 +116,11 @@ class AugmentedCaptionPolicy(CaptionPolicy):
             texts = [text for kind_texts in found.values() for text in kind_texts]
         self.served_augmented += 1
         return texts[int(rng.integers(len(texts)))]
+
+    def _p_original(self, found: dict[str, list[str]]) -> float:
+        if self.p_original == UNIFORM:
+            return 1.0 / (1 + sum(len(texts) for texts in found.values()))
+        return float(self.p_original)
 
     @property
     def augmented_fraction(self) -> float:
