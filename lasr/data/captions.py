@@ -127,3 +127,43 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         """Fraction of training captions served by this process that were LLM variants."""
         total = self.served_original + self.served_augmented
         return self.served_augmented / total if total else 0.0
+
+
+class LassCaptionAugmentation(AugmentedCaptionPolicy):
+    """The LASS caption-augmentation recipe (arXiv 2406.11248) on the shared policy: its generation settings are
+    keys that the caption table must match, checked at set-up (a table made by another LLM or prompt is an error).
+
+    Args:
+        table: caption table (``lasr augment export``) of paraphrases made with ``llm`` and ``prompt``.
+        llm: model id the table's rows must carry, with or without the backend prefix (``vllm:``, ``local:``;
+            ``None``: not checked).
+        prompt: template id the rows must carry, e.g. ``paraphrase@v1`` (``None``: not checked).
+        variants_per_caption: K, the most variants a caption may have; captions with fewer are counted in the log.
+        p_original: ``"uniform"`` (the paper's extra caption entries: 1/(K+1)) or ReCLAP's 0.4.
+        kinds: variant kinds served.
+    """
+
+    def __init__(self, table: str, llm: str | None = None, prompt: str | None = None,
+                 variants_per_caption: int | None = None, p_original: float | str = UNIFORM,
+                 kinds: tuple[str, ...] | list[str] = ("paraphrase",), **kwargs):
+        from lasr.augment.export import read_table
+        from lasr.errors import DataError
+
+        super().__init__(table, p_original=p_original, kinds=kinds, **kwargs)
+        rows = [r for r in read_table(table) if r["kind"] in self.kinds and r.get("text")]
+        for key, wanted in (("model", llm), ("template", prompt)):  # model ids may carry a backend prefix
+            found = {str(r.get(key)) for r in rows}
+            other = sorted(f for f in found if f != wanted and f.split(":", 1)[-1] != wanted) if wanted else []
+            if other:
+                raise DataError(f"caption table rows made with {key} {other[:3]} but the recipe asks for "
+                                f"{wanted!r}", table)
+        counts = [len(texts) for found in self.by_key.values() for texts in found.values()]
+        if variants_per_caption is not None:
+            if counts and max(counts) > variants_per_caption:
+                raise DataError(f"a caption has {max(counts)} variants, the recipe's variants_per_caption is "
+                                f"{variants_per_caption}", table)
+            short = sum(c < variants_per_caption for c in counts)
+            if short:
+                log.info("%d of %d augmented captions have fewer than %d variants", short, len(counts),
+                         variants_per_caption)
+        self.llm, self.prompt, self.variants_per_caption = llm, prompt, variants_per_caption

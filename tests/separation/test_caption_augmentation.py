@@ -71,7 +71,8 @@ def augmented(demo_corpus, tmp_path):
 
 def test_variants_reach_the_query_encoder_and_evaluation_sees_originals(augmented, tmp_path):
     sources, data, task = augmented
-    trainer = L.Trainer(accelerator="cpu", max_steps=3, limit_val_batches=2, num_sanity_val_steps=0,
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=3, limit_val_batches=2,
+                        num_sanity_val_steps=0,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         default_root_dir=str(tmp_path))
     trainer.fit(task, datamodule=data)
@@ -100,3 +101,22 @@ def test_uniform_rule_serves_the_original_one_time_in_k_plus_one(demo_corpus, tm
     assert policy.caption(record, 0, None) == record.captions[0]
     with pytest.raises(ValueError, match="uniform"):
         AugmentedCaptionPolicy(str(table), p_original="sometimes")
+
+
+def test_the_lass_recipe_keys_must_match_the_table(demo_corpus, tmp_path):
+    from lasr.data.captions import LassCaptionAugmentation
+    from lasr.errors import DataError
+
+    record = read_manifest(demo_corpus / "manifests" / "sources.jsonl.gz")[0]
+    table = tmp_path / "captions.jsonl"
+    write_table([{"kind": "paraphrase", "clip_key": record.key, "slot": 0, "source": record.captions[0],
+                  "text": f"variant {k}", "custom_id": str(k), "model": "local:gemma3-270m",
+                  "template": "paraphrase@v1", "sample_index": k, "extra": {}} for k in range(2)], table)
+    policy = LassCaptionAugmentation(str(table), llm="gemma3-270m", prompt="paraphrase@v1", variants_per_caption=2)
+    assert policy.p_original == "uniform" and policy.kinds == ("paraphrase",)
+    with pytest.raises(DataError, match="made with model"):
+        LassCaptionAugmentation(str(table), llm="microsoft/phi-2")
+    with pytest.raises(DataError, match="made with template"):
+        LassCaptionAugmentation(str(table), prompt="paraphrase_wavcaps@v1")
+    with pytest.raises(DataError, match="variants_per_caption is 1"):
+        LassCaptionAugmentation(str(table), variants_per_caption=1)
