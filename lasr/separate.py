@@ -4,7 +4,8 @@
     lasr separate --ckpt model.ckpt --csv jobs.csv --out out_dir/        # rows: audio,text[,out]
 
 The checkpoint may be a lasr separation checkpoint or a published AudioSep / DCASE 2024 T9 baseline one (its
-query tower is CLAP: pass ``--clap`` with a local CLAP folder). Audio is read in windows, resampled to the model's
+query tower is CLAP: pass ``--clap`` with the baseline's LAION ``.pt`` plus ``--clap-tokenizer``, or a local HF CLAP
+folder). Audio is read in windows, resampled to the model's
 rate, downmixed to mono, separated window by window and written as it goes, so memory is bounded by the window,
 not the file. Windows overlap by ``--overlap`` seconds and are joined by overlap-add with complementary
 raised-cosine (sin^2 / cos^2) fades, which sum to exactly 1; the window is rounded up to the model's pooling grid
@@ -179,18 +180,22 @@ def separate_file(model: ResUNet30, condition: Tensor, audio: str | Path, out: s
 
 
 # ---- the command --------------------------------------------------------------------------------------------------
-def load_model_and_query(ckpt: str, clap: str | None = None, device: str = "cpu"):
+def load_model_and_query(ckpt: str, clap: str | None = None, device: str = "cpu", clap_tokenizer: str | None = None):
     """(separator in eval mode on ``device``, frozen query encoder) from a lasr or published checkpoint."""
     from lasr.models.separation.checkpoint import load_separator
     from lasr.models.separation.query import ClapTextQuery, build_query_encoder
 
     loaded = load_separator(ckpt)
     if loaded.query is None:  # published AudioSep / DCASE checkpoint: its query tower is CLAP
-        query = ClapTextQuery(clap)
+        if not clap:
+            raise LasrError(f"{ckpt} is a published AudioSep / DCASE checkpoint; its query tower is CLAP: pass --clap "
+                            "(music_speech_audioset_epoch_15_esc_89.98.pt with --clap-tokenizer, or an HF CLAP folder)")
+        query = ClapTextQuery(clap, tokenizer=clap_tokenizer)
     else:
         spec = loaded.query
         if clap and spec["class_path"].endswith("ClapTextQuery"):
-            spec = {**spec, "init_args": {**spec.get("init_args", {}), "name_or_path": clap}}
+            spec = {**spec, "init_args": {**spec.get("init_args", {}), "name_or_path": clap,
+                                          "tokenizer": clap_tokenizer}}
         query = build_query_encoder(spec)
         trained_with = loaded.query.get("fingerprint")
         if trained_with and query.weights_fingerprint() != trained_with:
@@ -240,7 +245,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", type=float, default=1.0, help="window overlap in s (default %(default)s)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="float",
                         help="float: 32-bit float WAV (default); pcm16: clipped to [-1, 1], 16-bit")
-    parser.add_argument("--clap", help="local CLAP model folder (needed for published AudioSep / DCASE checkpoints)")
+    parser.add_argument("--clap", help="the baseline's LAION CLAP .pt or a local HF CLAP folder (needed for "
+                                       "published AudioSep / DCASE checkpoints)")
+    parser.add_argument("--clap-tokenizer", help="local RoBERTa tokenizer folder (with a LAION .pt --clap)")
     parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
 
@@ -253,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     jobs = read_jobs(args.csv, Path(args.out)) if args.csv else [(args.audio, args.text.strip(), Path(args.out))]
-    model, query = load_model_and_query(args.ckpt, args.clap, args.device)
+    model, query = load_model_and_query(args.ckpt, args.clap, args.device, args.clap_tokenizer)
     conditions = query.to(args.device)(sorted({text for _, text, _ in jobs}))
     by_text = dict(zip(sorted({text for _, text, _ in jobs}), conditions))
     failed = 0

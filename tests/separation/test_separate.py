@@ -173,12 +173,15 @@ def test_cli_runs_a_published_checkpoint_layout(tmp_path, monkeypatch):
     tiny = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
             "projection_dim": 512, "vocab_size": 300, "max_position_embeddings": 80}
     original = query_module.ClapTextQuery
-    monkeypatch.setattr(query_module, "ClapTextQuery", lambda path=None: original(path, allow_random_init=True,
-                                                                                 random_config=tiny))
+    given = []
+    monkeypatch.setattr(query_module, "ClapTextQuery", lambda path=None, tokenizer=None: (
+        given.append((path, tokenizer)), original(None, allow_random_init=True, random_config=tiny))[1])
     model = ResUNet30(channels=[4, 4, 4, 4, 4, 4])  # 16 kHz, 1024 / 160: the DCASE baseline settings
     state = lasr_to_published(model) | {"query_encoder.model.dummy": torch.zeros(2)}
     torch.save({"state_dict": state}, tmp_path / "baseline.ckpt")
     sf.write(tmp_path / "a.wav", (0.1 * np.random.default_rng(2).standard_normal(RATE * 2)).astype(np.float32), RATE)
-    assert main(["separate", "--ckpt", str(tmp_path / "baseline.ckpt"), "--audio", str(tmp_path / "a.wav"),
-                 "--text", "a dog barks", "--out", str(tmp_path / "o.wav")]) == 0
-    assert sf.info(tmp_path / "o.wav").frames == RATE * 2
+    job = ["separate", "--ckpt", str(tmp_path / "baseline.ckpt"), "--audio", str(tmp_path / "a.wav"),
+           "--text", "a dog barks", "--out", str(tmp_path / "o.wav")]
+    assert main(job) == 2 and not given  # no CLAP given: a clear error, never a random tower
+    assert main(job + ["--clap", "clap.pt", "--clap-tokenizer", "roberta"]) == 0
+    assert given == [("clap.pt", "roberta")] and sf.info(tmp_path / "o.wav").frames == RATE * 2
