@@ -237,7 +237,8 @@ class MixtureTrainDataset(_SkippingDataset):
     from ``(seed, index)``. Returns ``mixture``/``target`` (S,) float32, ``caption``, ``snr_db``, ids.
 
     With ``mixer="baseline"`` an item is only the target crop (as the reference: one random crop, no silence
-    redraw) with its two whole-dB gains ``gains_db``; :func:`collate_baseline_mixtures` mixes the batch.
+    redraw) with its two whole-dB interferer gains ``gains_db``; :class:`BaselineMixtureCollate` mixes the
+    batch.
     """
 
     def __init__(self, records: Sequence[ClipRecord], sample_rate: int, segment_seconds: float,
@@ -274,7 +275,7 @@ class MixtureTrainDataset(_SkippingDataset):
         caption = self.caption_policy.caption(record, slot, rng)
         if self.mixer == "baseline":
             target = self._segment(record, rng, tries=1, min_power=0.0)
-            gains = [-draw_snr(rng, *self.snr_range, self.integer_snr) for _ in range(2)]  # the 2nd sets the level
+            gains = [draw_snr(rng, *self.snr_range, self.integer_snr) for _ in range(2)]  # the reference's d1, d2
             return {"target": target, "caption": caption, "gains_db": gains, "snr_db": -gains[1],
                     "target_id": record.id, "dataset": record.dataset, "index": index}
         target = self._segment(record, rng)

@@ -73,3 +73,18 @@ def test_baseline_datamodule_mixes_in_the_collate(tmp_path):
 def test_caption_less_training_clips_are_an_error(tmp_path):
     with pytest.raises(DataError, match="1 of 4 training clips have no caption"):
         MixtureTrainDataset(_records(tmp_path, captions=False), 16000, 0.25)
+
+
+def test_demo_clips_carry_their_event_types_so_mixtures_never_share_one(demo_corpus):
+    import json
+
+    from lasr.data.manifest import read_manifest
+    from lasr.data.mixtures import plan_mixtures
+
+    records = read_manifest(demo_corpus / "manifests" / "clotho_validation.jsonl.gz")
+    metadata = json.loads((demo_corpus / "clotho" / "demo_metadata.json").read_text())["splits"]["validation"]
+    truth = {clip["file_name"]: {e["type"] for e in clip["events"]} for clip in metadata}
+    assert all(r.labels and set(r.labels) == truth[r.id] for r in records)
+    by_path = {r.audio_path: r for r in records}
+    for spec in plan_mixtures(records):
+        assert not set(by_path[spec.source].labels) & set(by_path[spec.noise].labels)
