@@ -93,6 +93,8 @@ def train(arm: str, seed: int, epochs: int, table: Path | None, out: Path, init:
     config["trainer"].update(max_epochs=epochs, default_root_dir=str(run), **trainer_overrides)
     config["trainer"]["logger"]["init_args"]["save_dir"] = str(run / "logs")
     config["trainer"]["callbacks"][0]["init_args"]["dirpath"] = str(run / "ckpt")
+    if trainer_overrides.get("limit_val_batches") == 0:  # no validation: keep only last.ckpt (evaluated below)
+        config["trainer"]["callbacks"][0]["init_args"].update(monitor=None, save_top_k=0)
     model = config["model"]["init_args"]
     model["query_cache_path"] = str((out / "query_cache.pt").resolve())
     if init:
@@ -111,7 +113,17 @@ def train(arm: str, seed: int, epochs: int, table: Path | None, out: Path, init:
 
 @torch.no_grad()
 def evaluate(checkpoint: Path, csvs: dict[str, Path], eval_seconds: float = 8.0) -> dict[str, dict[str, float]]:
-    """Mean SDRi / SI-SDRi / best-gain SDRi of a checkpoint on each query set (one pass per whole mixture)."""
+    """Mean SDRi / SI-SDRi / best-gain SDRi of a checkpoint on each query set (one pass per whole mixture);
+    cached next to the checkpoint, so runs split over processes (one per seed) can be summarised together."""
+    cached = checkpoint.parent / "evaluation.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    results = _evaluate(checkpoint, csvs, eval_seconds)
+    cached.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def _evaluate(checkpoint: Path, csvs: dict[str, Path], eval_seconds: float) -> dict[str, dict[str, float]]:
     from lasr.data.mixtures import MixtureEvalDataset, read_mixture_csv
     from lasr.metrics.separation import separation_metrics
     from lasr.separate import load_model_and_query
@@ -149,12 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-seconds", type=float, help="training crop in s (default: the demo's 1.5)")
     parser.add_argument("--limit-train-batches", type=int, help="steps per epoch (default: the demo's epoch)")
     parser.add_argument("--threads", type=int, help="CPU threads per process (1 on a crowded machine)")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS),
+                        help="train these arms only (the summary needs both, e.g. from another process)")
+    parser.add_argument("--skip-validation", action="store_true",
+                        help="no validation epoch inside training (the last checkpoint is evaluated either way)")
+    parser.add_argument("--table", type=Path, help="use this caption table instead of generating one (waited for "
+                                                   "when another process is still writing it)")
     args = parser.parse_args(argv)
     if args.threads:
         THREADS["OMP_NUM_THREADS"] = str(args.threads)
         torch.set_num_threads(args.threads)
     data_overrides = {"train_seconds": args.train_seconds} if args.train_seconds else {}
     trainer_overrides = {"limit_train_batches": args.limit_train_batches} if args.limit_train_batches else {}
+    trainer_overrides |= {"limit_val_batches": 0} if args.skip_validation else {}
     overrides = [f"{k}={v}" for k, v in (data_overrides | trainer_overrides).items()]
     started = time.perf_counter()
     if not (args.demo / "manifests" / "clotho_evaluation.jsonl.gz").is_file():
@@ -163,13 +182,21 @@ def main(argv: list[str] | None = None) -> int:
     csvs = query_sets(args.demo, args.out)
     results: dict[str, dict[int, dict]] = {arm: {} for arm in ARMS}
     table = None
-    for arm in ARMS:  # the plain runs first: they need no paraphrases
-        if arm == "llm":
-            table = paraphrase_table(args.demo, args.out, args.dev_limit, args.max_tokens)
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed by seed, so that an interrupted run still leaves paired results
+        for arm in args.arms:  # plain first: it needs no paraphrases
+            if arm == "llm" and table is None and args.table:
+                while not args.table.is_file():
+                    time.sleep(30)
+                table = args.table
+            elif arm == "llm" and table is None:
+                table = paraphrase_table(args.demo, args.out, args.dev_limit, args.max_tokens)
             last = train(arm, seed, args.epochs, table, args.out, args.init, data_overrides, trainer_overrides)
             results[arm][seed] = evaluate(last, csvs)
             print(f"{arm} seed {seed}: {json.dumps(results[arm][seed])}", flush=True)
+            (args.out / "partial.json").write_text(json.dumps(results, indent=2))
+    if set(args.arms) != set(ARMS):
+        print("one arm only: no comparison printed (run again with both arms once every run is done)")
+        return 0
     bound = {q: results[ARMS[0]][args.seeds[0]][q]["sdri_best_gain"] for q in QUERY_SETS}
     print(f"\nLASS caption augmentation on the demo: {len(args.seeds)} seeds {args.seeds}, {args.epochs} epochs"
           + (f" from {args.init}" if args.init else "") + (f" ({' '.join(overrides)})" if overrides else "")

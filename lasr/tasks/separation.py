@@ -99,11 +99,12 @@ class SeparationTask(L.LightningModule):
         self.last_metrics: dict[str, dict[str, float]] = {}
         self.skipped: list[tuple[str, str]] = []
         self._rows: list[dict[str, Any]] = []
+        self.query_fingerprint = query.weights_fingerprint()  # recorded in checkpoints: the tower trained with
         if init_from:
             trained_with = (load_weights(self.separator, init_from).get("query") or {}).get("fingerprint")
-            if trained_with and trained_with != query.weights_fingerprint():
+            if trained_with and trained_with != self.query_fingerprint:
                 raise LasrError(f"init_from {init_from} was trained with another query tower (weights fingerprint "
-                                f"{trained_with}, this one {query.weights_fingerprint()})")
+                                f"{trained_with}, this one {self.query_fingerprint})")
             log.info("initialised the separator from %s", init_from)
 
     # ---- queries ----------------------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ class SeparationTask(L.LightningModule):
 
     # ---- checkpoints and optimisation -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        query = {**self.query_encoder.spec(), "fingerprint": self.query_encoder.weights_fingerprint()}
+        query = {**self.query_encoder.spec(), "fingerprint": self.query_fingerprint}
         checkpoint[LASR_KEY] = {"format": 1, "separator": self.separator.config(), "query": query}
 
     def configure_optimizers(self) -> dict[str, Any]:
