@@ -126,7 +126,7 @@ def evaluate(checkpoint: Path, csvs: dict[str, Path], eval_seconds: float = 8.0)
 def _evaluate(checkpoint: Path, csvs: dict[str, Path], eval_seconds: float) -> dict[str, dict[str, float]]:
     from lasr.data.mixtures import MixtureEvalDataset, read_mixture_csv
     from lasr.metrics.separation import separation_metrics
-    from lasr.separate import load_model_and_query
+    from lasr.models.separation.streaming import load_model_and_query
 
     model, query = load_model_and_query(str(checkpoint))
     results = {}

@@ -90,7 +90,7 @@ def test_no_tower_is_a_setup_error_unless_random_init_is_allowed():
 
 def test_a_checkpoint_refuses_another_query_tower(tmp_path):
     from lasr.models.separation.resunet import ResUNet30
-    from lasr.separate import load_model_and_query
+    from lasr.models.separation.streaming import load_model_and_query
     from lasr.tasks.separation import SeparationTask
 
     query = ClapTextQuery(None, allow_random_init=True, random_config=TINY, random_seed=1)
