@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lasr-installed
 DEMO_DIR ?= demo_data
 
-.PHONY: install demo demo-llm demo-audioaug demo-all-terms test bench clean-demo
+.PHONY: install demo demo-llm demo-lass-llm demo-audioaug demo-all-terms test bench clean-demo
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -31,6 +31,11 @@ demo-llm: $(STAMP)
 		--slots 1 --limit 32 --samples 1 --max-tokens 48 --store $(DEMO_DIR)/augment/store.sqlite
 	$(VENV)/bin/lasr augment export --store $(DEMO_DIR)/augment/store.sqlite --out $(DEMO_DIR)/augment/captions.jsonl
 	$(VENV)/bin/lasr fit --config configs/demo/stage1_augmented.yaml
+
+# Separation with and without Gemma-paraphrased captions, 3 seeds (paraphrases cached; long on 2 cores).
+demo-lass-llm: $(STAMP)
+	$(VENV)/bin/lasr data demo --out $(DEMO_DIR) --seed 0
+	$(PY) benchmarks/lass_caption_augmentation.py --demo $(DEMO_DIR) --seeds 0 1 2
 
 # Stage 1 with AudioSetMix-style transforms, modifier captions and hard negatives.
 demo-audioaug: $(STAMP)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import statistics
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lasr.data.checks import check_output_dir, non_negative_float, non_negative_int, positive_int
-from lasr.data.manifest import ClipRecord, read_manifest
+from lasr.data.manifest import ClipRecord, read_manifest, write_manifest
 from lasr.data.recipes import (
     PrepareReport,
     prepare_audiocaps,
@@ -87,13 +88,14 @@ def _run_urbansound8k(args: argparse.Namespace) -> int:
 
 
 def _run_fsd50k(args: argparse.Namespace) -> int:
-    _print_report(prepare_fsd50k(args.root, args.out, splits=args.splits, **_probe_kwargs(args))[1])
+    _print_report(prepare_fsd50k(args.root, args.out, splits=args.splits, auto_captions=args.auto_captions,
+                                 **_probe_kwargs(args))[1])
     return 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     try:
-        from lasr.data.demo import make_demo  # written separately; imported only when the demo is asked for
+        from lasr.data.demo import event_labels, make_demo  # imported only when the demo is asked for
     except ModuleNotFoundError as err:
         if err.name != "lasr.data.demo":
             raise
@@ -103,8 +105,13 @@ def _run_demo(args: argparse.Namespace) -> int:
     sizes = {key: getattr(args, key) for key in DEMO_OPTIONS if getattr(args, key) is not None}
     make_demo(out, seed=args.seed, overwrite=args.overwrite, **sizes)
     manifests = out / DEMO_MANIFESTS
+    clotho, clotho_report = prepare_clotho(out / "clotho", manifests)
+    labels = event_labels(out / "clotho")  # event types as class labels: separation mixtures stay class-disjoint
+    for split, records in clotho.items():
+        write_manifest([replace(r, labels=labels.get(r.id, ())) for r in records],
+                       manifests / f"clotho_{split}.jsonl.gz")
     reports = [
-        prepare_clotho(out / "clotho", manifests)[1],
+        clotho_report,
         prepare_esc50(out / "esc50", manifests)[1],
         prepare_captioned_csv(out / "sources" / "sources.csv", manifests, dataset="sources")[1],
     ]
@@ -218,6 +225,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_prepare_options(p)
     p.add_argument("--splits", nargs="+", choices=FSD50K_SPLITS,
                    help="default: every split whose ground-truth CSV exists")
+    p.add_argument("--auto-captions", type=Path,
+                   help="folder with the DCASE 2024 T9 fsd50k_{dev,eval}_auto_caption.json: records get their "
+                        "caption, uncaptioned clips are left out (the T9 development set)")
 
     p = _sub(sub, "demo", "build the synthetic demo corpus and its manifests", _run_demo)
     p.add_argument("--out", type=Path, required=True, help="output folder")

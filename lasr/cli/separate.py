@@ -4,7 +4,8 @@
     lasr separate --ckpt model.ckpt --csv jobs.csv --out out_dir/        # rows: audio,text[,out]
 
 The checkpoint may be a lasr separation checkpoint or a published AudioSep / DCASE 2024 T9 baseline one (its
-query tower is CLAP: pass ``--clap`` with a local CLAP folder). Windows and overlap-add:
+query tower is CLAP: pass ``--clap`` with the baseline's LAION ``.pt`` plus ``--clap-tokenizer``, or a local HF CLAP
+folder). Windows and overlap-add:
 :mod:`lasr.models.separation.streaming`.
 """
 
@@ -93,7 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="window overlap in s (default %(default)s)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="float",
                         help="float: 32-bit float WAV (default); pcm16: clipped to [-1, 1], 16-bit")
-    parser.add_argument("--clap", help="local CLAP model folder (needed for published AudioSep / DCASE checkpoints)")
+    parser.add_argument("--clap", help="the baseline's LAION CLAP .pt or a local HF CLAP folder (needed for "
+                                       "published AudioSep / DCASE checkpoints)")
+    parser.add_argument("--clap-tokenizer", help="local RoBERTa tokenizer folder (with a LAION .pt --clap)")
     parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
     parser.add_argument("--threads", type=positive_int, help="CPU threads for torch")
 
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     jobs = read_jobs(args.csv, Path(args.out)) if args.csv else [(args.audio, args.text.strip(), Path(args.out))]
     check_jobs(jobs, Path(args.out) if args.csv else None)
-    model, query = load_model_and_query(args.ckpt, args.clap, args.device)
+    model, query = load_model_and_query(args.ckpt, args.clap, args.device, args.clap_tokenizer)
     conditions = query.to(args.device)(sorted({text for _, text, _ in jobs}))
     by_text = dict(zip(sorted({text for _, text, _ in jobs}), conditions))
     failed = 0

@@ -15,9 +15,12 @@ import numpy as np
 
 from lasr.data.caption_table import normalise, read_table
 from lasr.data.manifest import ClipRecord
+from lasr.errors import DataError
 
 log = logging.getLogger(__name__)
 OTHER_AUDIO_KINDS = ("mix", "modifiers", "class-prompts", "class-description")  # never variants of a clip caption
+
+UNIFORM = "uniform"  # p_original: the original is one of K+1 equally likely entries (LASS caption augmentation)
 
 
 class CaptionPolicy:
@@ -42,6 +45,8 @@ class AugmentedCaptionPolicy(CaptionPolicy):
 
     ReCLAP's scheme by default: among the variants of the enabled ``kinds`` for this caption, pick one
     uniformly; serve the original with probability ``p_original`` (ReCLAP: 0.4) and the variant otherwise.
+    ``p_original="uniform"`` is the LASS caption-augmentation scheme (variants added as extra caption entries):
+    the original and its K variants are equally likely, so the original is served with probability 1/(K+1).
     With ``kind_weights`` (e.g. ``{paraphrase: 1, rewrite: 2}``) the kind is drawn first by those weights among
     the kinds this caption has, then a variant uniformly within it. Captions without variants are served as is.
     Evaluation (``rng is None``) always gets the original, so validation/test queries are never augmented.
@@ -51,7 +56,8 @@ class AugmentedCaptionPolicy(CaptionPolicy):
 
     Args:
         table: JSONL(.gz) or CSV caption table.
-        p_original: probability of serving the original caption when variants exist.
+        p_original: probability of serving the original caption when variants exist, or ``"uniform"``
+            (1/(K+1) for a caption with K variants).
         kinds: variant kinds to serve (table rows of other kinds are ignored).
         kind_weights: optional per-kind weights (see above).
         match: ``slot`` (key first, text fallback) or ``text``.
@@ -59,11 +65,11 @@ class AugmentedCaptionPolicy(CaptionPolicy):
             0 disables).
     """
 
-    def __init__(self, table: str, p_original: float = 0.4,
+    def __init__(self, table: str, p_original: float | str = 0.4,
                  kinds: tuple[str, ...] | list[str] = ("paraphrase", "rewrite", "backtranslate"),
                  kind_weights: dict[str, float] | None = None, match: str = "slot", log_every: int = 2000):
-        if not 0.0 <= p_original <= 1.0:
-            raise ValueError(f"p_original must be in [0, 1], got {p_original}")
+        if p_original != UNIFORM and not (isinstance(p_original, (int, float)) and 0.0 <= p_original <= 1.0):
+            raise ValueError(f"p_original must be in [0, 1] or {UNIFORM!r}, got {p_original!r}")
         if match not in ("slot", "text"):
             raise ValueError(f"match must be 'slot' or 'text', got {match!r}")
         other_audio = sorted(set(kinds) & set(OTHER_AUDIO_KINDS))
@@ -89,7 +95,7 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         self.served_original = 0
         self.served_augmented = 0
         self.log_every = log_every
-        log.info("caption table %s: LLM variants for %d captions (kinds %s, p_original %.2f)",
+        log.info("caption table %s: LLM variants for %d captions (kinds %s, p_original %s)",
                  table, len(self.by_key), list(self.kinds), p_original)
 
     def variants(self, record: ClipRecord, slot: int) -> dict[str, list[str]]:
@@ -110,7 +116,7 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         original = record.captions[slot]
         self.last_augmented = False
         found = self.variants(record, slot) if rng is not None else {}
-        if not found or rng.random() < self.p_original:
+        if not found or rng.random() < self._p_original(found):
             self.served_original += rng is not None
             return original
         if self.kind_weights:
@@ -125,6 +131,11 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         self.served_augmented += 1
         self.last_augmented = True
         return texts[int(rng.integers(len(texts)))]
+
+    def _p_original(self, found: dict[str, list[str]]) -> float:
+        if self.p_original == UNIFORM:
+            return 1.0 / (1 + sum(len(texts) for texts in found.values()))
+        return float(self.p_original)
 
     @property
     def augmented_fraction(self) -> float:
@@ -164,3 +175,40 @@ def student_caption_texts(records: Sequence[ClipRecord], policy: Any = None,
         if extra:
             texts.update(dict.fromkeys(extra.get(record.key, ())))
     return list(texts)
+
+
+class LassCaptionAugmentation(AugmentedCaptionPolicy):
+    """The LASS caption-augmentation recipe (arXiv 2406.11248) on the shared policy: its generation settings are
+    keys that the caption table must match, checked at set-up (a table made by another LLM or prompt is an error).
+
+    Args:
+        table: caption table (``lasr augment export``) of paraphrases made with ``llm`` and ``prompt``.
+        llm: model id the table's rows must carry, with or without the backend prefix (``vllm:``, ``local:``;
+            ``None``: not checked).
+        prompt: template id the rows must carry, e.g. ``paraphrase@v1`` (``None``: not checked).
+        variants_per_caption: K, the most variants a caption may have; captions with fewer are counted in the log.
+        p_original: ``"uniform"`` (the paper's extra caption entries: 1/(K+1)) or ReCLAP's 0.4.
+        kinds: variant kinds served.
+    """
+
+    def __init__(self, table: str, llm: str | None = None, prompt: str | None = None,
+                 variants_per_caption: int | None = None, p_original: float | str = UNIFORM,
+                 kinds: tuple[str, ...] | list[str] = ("paraphrase",), **kwargs):
+        super().__init__(table, p_original=p_original, kinds=kinds, **kwargs)
+        rows = [r for r in read_table(table) if r["kind"] in self.kinds and r.get("text")]
+        for key, wanted in (("model", llm), ("template", prompt)):  # model ids may carry a backend prefix
+            found = {str(r.get(key)) for r in rows}
+            other = sorted(f for f in found if f != wanted and f.split(":", 1)[-1] != wanted) if wanted else []
+            if other:
+                raise DataError(f"caption table rows made with {key} {other[:3]} but the recipe asks for "
+                                f"{wanted!r}", table)
+        counts = [len(texts) for found in self.by_key.values() for texts in found.values()]
+        if variants_per_caption is not None:
+            if counts and max(counts) > variants_per_caption:
+                raise DataError(f"a caption has {max(counts)} variants, the recipe's variants_per_caption is "
+                                f"{variants_per_caption}", table)
+            short = sum(c < variants_per_caption for c in counts)
+            if short:
+                log.info("%d of %d augmented captions have fewer than %d variants", short, len(counts),
+                         variants_per_caption)
+        self.llm, self.prompt, self.variants_per_caption = llm, prompt, variants_per_caption

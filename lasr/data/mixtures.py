@@ -7,6 +7,11 @@ energy-matched to the target and then scaled to a target-to-interferer ratio dra
 ``[min_snr_db, max_snr_db]`` (integers by default, as the reference); when the mixture peaks above 1, target and
 mixture are scaled to a peak of 0.9. The query is the target's caption through the DataModule's caption policy.
 
+``mixer: baseline`` reproduces the reference ``SegmentMixer`` instead: the interferer of batch item n is item
+n+1 of the shuffled batch (per caption entry, no caption or class check), energy-matched with the energy ratio
+clamped to [0.02, 50], scaled by a whole-dB gain, then energy-matched and scaled again (the second gain sets the
+final level), with the same peak rule; see :func:`baseline_mix`.
+
 Evaluation: each CSV row is mixed exactly as the DCASE evaluator does (``noise *= sqrt(Ps / (10^(snr/10) Pn))``,
 same peak rule). ``lasr data mixtures`` writes such a CSV deterministically from manifests.
 """
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 SILENT_POWER = 1e-10  # mean square below this (-100 dB) counts as silent: energy matching would divide by ~0
 SILENT_DB = -100.0
 CSV_COLUMNS = ("source", "noise", "snr", "caption")
+MIXERS = ("lasr", "baseline")
+REFERENCE_ENERGY_RATIO_CLAMP = (0.02, 50.0)  # Audio-AGI/AudioSep:data/waveform_mixers.py get_energy_ratio
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,36 @@ def mix_at_snr(target: Tensor, interferer: Tensor, snr_db: float, peak_limit: fl
     if peak > peak_limit:
         target, mixture = target * (peak_scale / peak), mixture * (peak_scale / peak)
     return mixture.float(), target.float()
+
+
+def baseline_mix(segments: Tensor, first_db: Tensor, second_db: Tensor, peak_scale: float = 0.9,
+                 ratio_clamp: tuple[float, float] = REFERENCE_ENERGY_RATIO_CLAMP) -> tuple[Tensor, Tensor]:
+    """The reference batch mixer: item n is the target, item (n+1) mod B its interferer.
+
+    The interferer is divided by ``sqrt(E_interferer / E_target)`` clamped to ``ratio_clamp`` and multiplied by
+    ``10^(first_db/20)``; the result is matched and scaled the same way with ``second_db`` (so, unclamped, the
+    target-to-interferer ratio is ``-second_db``). Energies are means over the whole segment, the target's
+    floored at 1e-10. A mixture peaking above 1 is scaled, with its target, to ``peak_scale``.
+
+    Args:
+        segments: (B, S) target segments in batch order.
+        first_db, second_db: (B,) gains in dB of the two loudness steps.
+
+    Returns:
+        (mixtures, targets), both (B, S) float32.
+    """
+    targets = segments.double()
+    target_energy = targets.pow(2).mean(-1).clamp(min=SILENT_POWER)
+
+    def matched(audio: Tensor, gain_db: Tensor) -> Tensor:
+        ratio = (audio.pow(2).mean(-1) / target_energy).sqrt().clamp(*ratio_clamp)
+        return audio / ratio[:, None] * (10.0 ** (gain_db.double() / 20.0))[:, None]
+
+    noise = matched(matched(targets.roll(-1, dims=0), first_db), second_db)
+    mixtures = targets + noise
+    peak = mixtures.abs().amax(-1, keepdim=True)
+    scale = torch.where(peak > 1.0, peak_scale / peak, torch.ones_like(peak))
+    return (mixtures * scale).float(), (targets * scale).float()
 
 
 def draw_snr(rng: np.random.Generator, low: float, high: float, integer: bool) -> float:
@@ -198,18 +235,30 @@ class MixtureTrainDataset(_SkippingDataset):
 
     Items keyed ``(index, epoch)`` draw crops, interferer and SNR from ``(seed, epoch, index)``; plain indices
     from ``(seed, index)``. Returns ``mixture``/``target`` (S,) float32, ``caption``, ``snr_db``, ids.
+
+    With ``mixer="baseline"`` an item is only the target crop (as the reference: one random crop, no silence
+    redraw) with its two whole-dB interferer gains ``gains_db``; :class:`BaselineMixtureCollate` mixes the
+    batch.
     """
 
     def __init__(self, records: Sequence[ClipRecord], sample_rate: int, segment_seconds: float,
                  caption_policy: CaptionPolicy | None = None, min_snr_db: float = -10.0, max_snr_db: float = 10.0,
                  integer_snr: bool = True, peak_scale: float = 0.9, min_seconds: float = 0.0,
                  interferer_tries: int = 50, silence_db: float = SILENT_DB, crop_tries: int = 5,
-                 strict: bool = False, max_retries: int = 10, seed: int = 0):
+                 strict: bool = False, max_retries: int = 10, seed: int = 0, mixer: str = "lasr"):
         super().__init__(strict, max_retries, seed)
+        if mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
+        self.mixer = mixer
         self.records = list(records)
+        uncaptioned = [r for r in self.records if not any(text.strip() for text in r.captions)]
+        if uncaptioned:  # it would only ever be an interferer, never a target: almost surely a wrong manifest
+            raise DataError(f"{len(uncaptioned)} of {len(self.records)} training clips have no caption (e.g. "
+                            f"{uncaptioned[0].key!r}); every separation training clip needs a text query "
+                            "(FSD50K: lasr data prepare-fsd50k --auto-captions)", uncaptioned[0].audio_path)
         self.pairs = [(c, s) for c, r in enumerate(self.records) for s, text in enumerate(r.captions) if text.strip()]
-        if not self.pairs or len(self.records) < 2:
-            raise DataError("separation training needs at least two clips and one non-empty caption")
+        if len(self.records) < 2:
+            raise DataError("separation training needs at least two captioned clips")
         self.audio = _AudioSource(sample_rate, segment_seconds, min_seconds)
         self.caption_policy = caption_policy or CaptionPolicy()
         self.snr_range, self.integer_snr, self.peak_scale = (min_snr_db, max_snr_db), integer_snr, peak_scale
@@ -224,6 +273,11 @@ class MixtureTrainDataset(_SkippingDataset):
         clip, slot = self.pairs[index]
         record = self.records[clip]
         caption = self.caption_policy.caption(record, slot, rng)
+        if self.mixer == "baseline":
+            target = self._segment(record, rng, tries=1, min_power=0.0)
+            gains = [draw_snr(rng, *self.snr_range, self.integer_snr) for _ in range(2)]  # the reference's d1, d2
+            return {"target": target, "caption": caption, "gains_db": gains, "snr_db": -gains[1],
+                    "target_id": record.id, "dataset": record.dataset, "index": index}
         target = self._segment(record, rng)
         if target is None:
             raise AudioError(f"no crop of the target above the silence level in {self.crop_tries} draws",
@@ -247,16 +301,18 @@ class MixtureTrainDataset(_SkippingDataset):
         raise AudioError(f"no usable (readable, non-silent) interferer after {self.interferer_tries} draws",
                          record.audio_path)
 
-    def _segment(self, record: ClipRecord, rng: np.random.Generator) -> Tensor | None:
+    def _segment(self, record: ClipRecord, rng: np.random.Generator, tries: int | None = None,
+                 min_power: float | None = None) -> Tensor | None:
         """A random crop whose mean power reaches the silence level (redrawn up to ``crop_tries`` times)."""
         info = None
         if record.num_frames and record.channels:
             info = AudioInfo(record.sample_rate, record.num_frames, record.channels)
-        for _ in range(self.crop_tries):  # silence is judged here, so the loader's own silence check is off
+        min_power = self.min_power if min_power is None else min_power
+        for _ in range(self.crop_tries if tries is None else tries):  # the loader's own silence check is off
             wave, _ = load_clip(record.audio_path, self.audio.sample_rate, self.audio.max_seconds, rng=rng,
                                 min_seconds=self.audio.min_seconds, check_silence=False, info=info)
             wave = pad_or_crop(wave, self.audio.length)
-            if power(wave) >= self.min_power:
+            if power(wave) >= min_power:
                 return wave
         return None
 
@@ -305,6 +361,22 @@ def collate_mixtures(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class BaselineMixtureCollate:
+    """Training batch mixed as the reference ``SegmentMixer`` (:func:`baseline_mix`); same keys as
+    :func:`collate_mixtures`, ``interferer_id`` being the next item's clip."""
+
+    def __init__(self, peak_scale: float = 0.9, ratio_clamp: tuple[float, float] = REFERENCE_ENERGY_RATIO_CLAMP):
+        self.peak_scale, self.ratio_clamp = peak_scale, tuple(ratio_clamp)
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        gains = torch.tensor([i["gains_db"] for i in items], dtype=torch.float64)
+        mixture, target = baseline_mix(torch.stack([i["target"] for i in items]), gains[:, 0], gains[:, 1],
+                                       self.peak_scale, self.ratio_clamp)
+        ids = [i["target_id"] for i in items]
+        return collate_mixtures([item | {"mixture": mixture[n], "target": target[n],
+                                         "interferer_id": ids[(n + 1) % len(ids)]} for n, item in enumerate(items)])
+
+
 def collate_eval_mixtures(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Evaluation batch, zero-padded to the longest item: ``mixture``/``target`` (B, S), ``length`` (B,) samples,
     ``snr_db`` (B,), ``index`` (B,), ``degenerate`` (B,) bool, lists ``caption``, ``source``, ``noise``."""
@@ -341,6 +413,9 @@ class SeparationDataModule(AudioTextDataModule):
         eval_min_snr_db, eval_max_snr_db, eval_mixtures_per_clip, eval_seed: how mixtures are planned from the
             ``val``/``test`` manifests (DCASE validation: -15..15 dB).
         mixture_csv_dir: where the planned evaluation mixtures are written (``<stage>_mixtures.csv``).
+        mixer: training mixtures: ``lasr`` (a random compatible interferer per item, the drawn ratio exact) or
+            ``baseline`` (the reference: next item of the batch, energy ratio clamped to ``energy_ratio_clamp``).
+        energy_ratio_clamp: the ``baseline`` mixer's bounds on the energy-matching amplitude ratio.
     """
 
     def __init__(self, min_snr_db: float = -10.0, max_snr_db: float = 10.0, integer_snr: bool = True,
@@ -348,8 +423,14 @@ class SeparationDataModule(AudioTextDataModule):
                  crop_tries: int = 5, val_csv: str | None = None,
                  test_csv: str | None = None, csv_audio_dir: str | None = None, eval_min_snr_db: float = -15.0,
                  eval_max_snr_db: float = 15.0, eval_mixtures_per_clip: int = 1, eval_seed: int = 0,
-                 mixture_csv_dir: str | None = None, **kwargs: Any):
+                 mixture_csv_dir: str | None = None, mixer: str = "lasr",
+                 energy_ratio_clamp: tuple[float, float] = REFERENCE_ENERGY_RATIO_CLAMP, **kwargs: Any):
         super().__init__(**kwargs)
+        if mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
+        self.mixer = mixer
+        if mixer == "baseline":
+            self.train_collate = BaselineMixtureCollate(peak_scale, energy_ratio_clamp)
         if min_snr_db > max_snr_db or eval_min_snr_db > eval_max_snr_db:
             raise ValueError("SNR ranges need min <= max")
         self.snr = {"min_snr_db": min_snr_db, "max_snr_db": max_snr_db, "integer_snr": integer_snr}
@@ -374,7 +455,7 @@ class SeparationDataModule(AudioTextDataModule):
                                    peak_scale=self.peak_scale, min_seconds=self.min_seconds,
                                    interferer_tries=self.interferer_tries, silence_db=self.silence_db,
                                    crop_tries=self.crop_tries, strict=self.strict,
-                                   max_retries=self.max_retries, seed=self.seed, **self.snr)
+                                   max_retries=self.max_retries, seed=self.seed, mixer=self.mixer, **self.snr)
 
     def part_sizes(self, parts: list[list[ClipRecord]]) -> list[int]:
         return [sum(1 for r in part for c in r.captions if c.strip()) for part in parts]

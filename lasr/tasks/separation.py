@@ -20,6 +20,7 @@ import torch.distributed as dist
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
+from lasr.errors import LasrError
 from lasr.losses.separation import SeparationLoss
 from lasr.metrics.separation import separation_metrics
 from lasr.models.separation.checkpoint import LASR_KEY, load_weights
@@ -99,8 +100,12 @@ class SeparationTask(L.LightningModule):
         self.last_metrics: dict[str, dict[str, float]] = {}
         self.skipped = SkipTally()
         self._rows: list[dict[str, Any]] = []
+        self.query_fingerprint = query.weights_fingerprint()  # recorded in checkpoints: the tower trained with
         if init_from:
-            load_weights(self.separator, init_from)
+            trained_with = (load_weights(self.separator, init_from).get("query") or {}).get("fingerprint")
+            if trained_with and trained_with != self.query_fingerprint:
+                raise LasrError(f"init_from {init_from} was trained with another query tower (weights fingerprint "
+                                f"{trained_with}, this one {self.query_fingerprint})")
             log.info("initialised the separator from %s", init_from)
 
     # ---- queries ----------------------------------------------------------------------------------------------
@@ -228,7 +233,8 @@ class SeparationTask(L.LightningModule):
 
     # ---- checkpoints and optimisation -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[LASR_KEY] = {"format": 1, "separator": self.separator.config(), "query": self.query_encoder.spec()}
+        query = {**self.query_encoder.spec(), "fingerprint": self.query_fingerprint}
+        checkpoint[LASR_KEY] = {"format": 1, "separator": self.separator.config(), "query": query}
 
     def configure_optimizers(self) -> dict[str, Any]:
         params = [p for p in self.separator.parameters() if p.requires_grad]

@@ -48,7 +48,7 @@ def test_projection_to_the_separator_condition_size_is_fixed_and_seeded():
 
 def test_clap_without_local_weights_warns_and_gives_random_512d_like_embeddings(caplog):
     with caplog.at_level(logging.WARNING, logger="lasr.models.separation.query"):
-        clap = ClapTextQuery(None, random_config=TINY_CLAP)
+        clap = ClapTextQuery(None, allow_random_init=True, random_config=TINY_CLAP)
     assert "RANDOM" in caplog.text
     vectors = clap(["a dog barks", "rain on a roof"])
     assert vectors.shape == (2, 24) and torch.isfinite(vectors).all()

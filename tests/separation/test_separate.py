@@ -56,6 +56,30 @@ def test_windows_lie_on_the_pooling_grid():
     assert starts[-1] + plan.window >= RATE * 30 > starts[-1] + plan.overlap
 
 
+@pytest.mark.parametrize("seconds", [10.0, 30.0, 21.3])
+def test_a_window_long_clip_takes_one_pass_and_the_last_window_is_right_aligned(seconds):
+    model = ResUNet30(**SMALL)  # 16 kHz, hop 160: the DCASE grid of 1280 samples does not divide 10 s
+    total = round(RATE * seconds)
+    plan = plan_windows(model, total, 10.0, 1.0)
+    assert plan.window >= RATE * 10  # rounded up: a 10.0 s clip (the evaluator's single pass) fits one window
+    starts = plan.starts()
+    if seconds == 10.0:
+        assert starts == [0]
+        return
+    grid = plan.grid
+    assert all(start % grid == 0 for start in starts)
+    assert total - plan.window <= starts[-1] < total - plan.window + grid  # full context up to the end
+    assert all(b - a >= plan.overlap for a, b in zip(starts, starts[1:]))
+    assert all(c >= a + plan.window for a, c in zip(starts, starts[2:]))  # never three windows at one sample
+
+
+def test_overlap_add_is_exact_with_the_right_aligned_last_window():
+    for length in (RATE * 5 + 1, RATE * 7 - 1, RATE * 9 + 640):
+        wave = torch.randn(length)
+        out = separate_waveform(ScaleModel(), wave, torch.zeros(4), window_seconds=2.0, overlap_seconds=0.5)
+        assert out.shape == wave.shape and torch.allclose(out, 0.5 * wave, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def model() -> ResUNet30:
     torch.manual_seed(0)
@@ -149,11 +173,15 @@ def test_cli_runs_a_published_checkpoint_layout(tmp_path, monkeypatch):
     tiny = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
             "projection_dim": 512, "vocab_size": 300, "max_position_embeddings": 80}
     original = query_module.ClapTextQuery
-    monkeypatch.setattr(query_module, "ClapTextQuery", lambda path=None: original(path, random_config=tiny))
+    given = []
+    monkeypatch.setattr(query_module, "ClapTextQuery", lambda path=None, tokenizer=None: (
+        given.append((path, tokenizer)), original(None, allow_random_init=True, random_config=tiny))[1])
     model = ResUNet30(channels=[4, 4, 4, 4, 4, 4])  # 16 kHz, 1024 / 160: the DCASE baseline settings
     state = lasr_to_published(model) | {"query_encoder.model.dummy": torch.zeros(2)}
     torch.save({"state_dict": state}, tmp_path / "baseline.ckpt")
     sf.write(tmp_path / "a.wav", (0.1 * np.random.default_rng(2).standard_normal(RATE * 2)).astype(np.float32), RATE)
-    assert main(["separate", "--ckpt", str(tmp_path / "baseline.ckpt"), "--audio", str(tmp_path / "a.wav"),
-                 "--text", "a dog barks", "--out", str(tmp_path / "o.wav")]) == 0
-    assert sf.info(tmp_path / "o.wav").frames == RATE * 2
+    job = ["separate", "--ckpt", str(tmp_path / "baseline.ckpt"), "--audio", str(tmp_path / "a.wav"),
+           "--text", "a dog barks", "--out", str(tmp_path / "o.wav")]
+    assert main(job) == 2 and not given  # no CLAP given: a clear error, never a random tower
+    assert main(job + ["--clap", "clap.pt", "--clap-tokenizer", "roberta"]) == 0
+    assert given == [("clap.pt", "roberta")] and sf.info(tmp_path / "o.wav").frames == RATE * 2

@@ -114,7 +114,8 @@ def test_a_few_training_steps_through_the_cli(demo_corpus, tmp_path, capsys):
                  rows[0]["source"], "--text", rows[0]["caption"], "--out", str(tmp_path / "est.wav")]) == 0
 
 
-@pytest.mark.parametrize("name", ["configs/lass_resunet.yaml", "configs/demo/lass_demo.yaml"])
+@pytest.mark.parametrize("name", ["configs/lass_resunet.yaml", "configs/lass_resunet_llm.yaml",
+                                  "configs/demo/lass_demo.yaml"])
 def test_configs_parse(name, capsys):
     from lasr.cli import main
 
@@ -124,7 +125,21 @@ def test_configs_parse(name, capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     separator = printed["model"]["init_args"]["separator"]["init_args"]
     assert separator["film"] == "bias" and "channels" in separator
-    if name == "configs/lass_resunet.yaml":
+    if name.startswith("configs/lass_resunet"):
         assert separator["channels"] == [32, 64, 128, 256, 384, 384] and separator["condition_size"] == 512
-        assert printed["data"]["init_args"]["train_seconds"] == 10.0
+        data = printed["data"]["init_args"]
+        assert data["train_seconds"] == 10.0 and data["batch_size"] == 16 and data["mixer"] == "baseline"
         assert printed["model"]["init_args"]["schedule"]["warm_up_steps"] == 10000
+        assert printed["trainer"]["devices"] == 1 and printed["trainer"]["max_steps"] == 200000
+        query = printed["model"]["init_args"]["query"]["init_args"]
+        assert query["name_or_path"].endswith("music_speech_audioset_epoch_15_esc_89.98.pt")
+        assert query["allow_random_init"] is False
+        monitors = [c["init_args"].get("monitor") for c in printed["trainer"]["callbacks"]
+                    if c["class_path"].endswith("ModelCheckpoint")]
+        assert monitors == [None]  # the fixed-step checkpoint is reported, not one picked on validation
+        policy = data["caption_policy"]
+        if name.endswith("_llm.yaml"):
+            assert policy["class_path"] == "lasr.data.captions.LassCaptionAugmentation"
+            assert policy["init_args"]["p_original"] == "uniform" and policy["init_args"]["llm"] == "microsoft/phi-2"
+        else:
+            assert policy is None

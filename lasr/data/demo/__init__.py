@@ -19,8 +19,8 @@ Times are in seconds, levels in dB relative to full scale, frequencies in Hz.
 """
 
 from lasr.data.demo.captions import NOUNS, describes, make_captions, relevance
-from lasr.data.demo.corpus import DemoSpec, make_demo
+from lasr.data.demo.corpus import DemoSpec, event_labels, make_demo
 from lasr.data.demo.events import EVENT_TYPES, plan_clip, render_clip, write_wav
 
-__all__ = ["EVENT_TYPES", "NOUNS", "DemoSpec", "describes", "make_captions", "make_demo", "plan_clip", "relevance",
-           "render_clip", "write_wav"]
+__all__ = ["EVENT_TYPES", "NOUNS", "DemoSpec", "describes", "event_labels", "make_captions", "make_demo", "plan_clip",
+           "relevance", "render_clip", "write_wav"]

@@ -240,6 +240,17 @@ def _check_spec(spec: DemoSpec) -> None:
         raise DataError("esc50_clip_seconds and source_clip_seconds must be at least 4 s (events last up to 3 s)")
 
 
+def event_labels(clotho_dir: str | Path) -> dict[str, tuple[str, ...]]:
+    """file name -> sorted event types of each Clotho-layout demo clip, read from ``demo_metadata.json``.
+
+    Used as the clips' class labels, so that separation mixtures never pair two clips sharing an event type
+    (the DCASE 2024 T9 validation mixtures are made the same way from FSD50K tags).
+    """
+    metadata = json.loads((Path(clotho_dir) / "demo_metadata.json").read_text(encoding="utf-8"))
+    return {clip["file_name"]: tuple(sorted({event["type"] for event in clip["events"]}))
+            for clips in metadata["splits"].values() for clip in clips}
+
+
 def make_demo(
     out_dir: str | Path,
     seed: int = 0,

@@ -193,11 +193,13 @@ def load_state_into(model: ResUNet30, state: Mapping[str, Tensor], source: str =
         raise SeparatorCheckpointError(f"{source}: weights do not fit the separator: {str(err)[:800]}") from None
 
 
-def load_weights(model: ResUNet30, path: str | Path) -> None:
-    """Initialise ``model`` from a lasr or published checkpoint file (``init_from``)."""
+def load_weights(model: ResUNet30, path: str | Path) -> dict[str, Any]:
+    """Initialise ``model`` from a lasr or published checkpoint file (``init_from``); returns the checkpoint's
+    lasr record (``{}`` for a published file)."""
     checkpoint = read_state(path)
     meta = checkpoint.get(LASR_KEY) or {}
     load_state_into(model, checkpoint["state_dict"], str(path), meta.get("separator"))
+    return meta
 
 
 def load_separator(path: str | Path, **overrides: Any) -> LoadedSeparator:

@@ -66,10 +66,20 @@ class QueryEncoder(nn.Module):
     def fingerprint(self) -> str:
         """Hash of the class, arguments and weights: cached embeddings are valid only for the same fingerprint."""
         digest = hashlib.blake2b(json.dumps(self.spec(), sort_keys=True, default=str).encode(), digest_size=12)
+        self._digest_weights(digest)
+        return digest.hexdigest()
+
+    def weights_fingerprint(self) -> str:
+        """Hash of the class and weights only (not of file paths): the same tower wherever its files lie.
+        Separation checkpoints record it; a tool rebuilding the tower refuses a different one."""
+        digest = hashlib.blake2b(type(self).__qualname__.encode(), digest_size=12)
+        self._digest_weights(digest)
+        return digest.hexdigest()
+
+    def _digest_weights(self, digest) -> None:
         for name, tensor in sorted(self.state_dict().items()):
             digest.update(name.encode())
             digest.update(tensor.detach().float().cpu().sum().numpy().tobytes())  # cheap content summary
-        return digest.hexdigest()
 
     @torch.no_grad()
     def forward(self, captions: list[str]) -> Tensor:
@@ -109,43 +119,121 @@ class _ByteTokenizer:
         return {"input_ids": ids, "attention_mask": mask}
 
 
+LAION_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+LAION_TEXT_PREFIXES = {"text_branch.": "text_model.", "text_projection.0.": "text_projection.linear1.",
+                       "text_projection.2.": "text_projection.linear2."}
+ROBERTA_LAYER_NORM_EPS = 1e-5  # laion_clap builds its text branch as RobertaModel("roberta-base")
+ROBERTA_HEAD_SIZE = 64
+
+
+def laion_text_state(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The text tower of a LAION-CLAP ``.pt`` (e.g. ``music_speech_audioset_epoch_15_esc_89.98.pt``, RoBERTa text
+    branch) as a ``ClapTextModelWithProjection`` state dict, plus the ``ClapTextConfig`` its shapes imply.
+
+    laion_clap keys: ``[module.]text_branch.*`` (a RobertaModel) and ``text_projection.{0,2}.*`` (Linear, ReLU,
+    Linear); transformers: ``text_model.*`` and ``text_projection.linear{1,2}.*``. The audio tower is dropped.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same setup error
+        raise LasrError(f"{path}: cannot read the LAION-CLAP checkpoint ({str(err)[:200]})") from None
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else {}
+    text: dict[str, Tensor] = {}
+    for key, value in state.items():
+        key = key[len("module."):] if key.startswith("module.") else key
+        for old, new in LAION_TEXT_PREFIXES.items():
+            if key.startswith(old):
+                text[new + key[len(old):]] = value
+    text.pop("text_model.embeddings.position_ids", None)  # a buffer in older transformers (LAION-AI/CLAP#113)
+    if "text_model.embeddings.word_embeddings.weight" not in text or "text_projection.linear2.weight" not in text:
+        raise LasrError(f"{path}: no LAION-CLAP RoBERTa text tower in this file (text_branch.*, text_projection.*)")
+    vocab, hidden = text["text_model.embeddings.word_embeddings.weight"].shape
+    layers = 1 + max(int(k.split(".")[3]) for k in text if k.startswith("text_model.encoder.layer."))
+    config = {"vocab_size": vocab, "hidden_size": hidden, "num_hidden_layers": layers,
+              "num_attention_heads": max(1, hidden // ROBERTA_HEAD_SIZE),
+              "intermediate_size": text["text_model.encoder.layer.0.intermediate.dense.weight"].shape[0],
+              "max_position_embeddings": text["text_model.embeddings.position_embeddings.weight"].shape[0],
+              "type_vocab_size": text["text_model.embeddings.token_type_embeddings.weight"].shape[0],
+              "projection_dim": text["text_projection.linear2.weight"].shape[0],
+              "layer_norm_eps": ROBERTA_LAYER_NORM_EPS, "projection_hidden_act": "relu"}
+    return text, config
+
+
 class ClapTextQuery(QueryEncoder):
     """CLAP text tower: ``ClapTextModelWithProjection`` -> ``text_embeds`` (512-d) -> L2 norm.
 
-    The DCASE baseline's CLAP is LAION's ``music_speech_audioset_epoch_15_esc_89.98.pt`` (HTSAT-base + RoBERTa);
-    its Hugging Face conversion is ``laion/larger_clap_music_and_speech``. Download it once elsewhere and point
-    ``name_or_path`` at the local folder (or have it in the local HF cache); lasr never downloads.
+    The DCASE baseline's CLAP is LAION's ``music_speech_audioset_epoch_15_esc_89.98.pt`` (HTSAT-base + RoBERTa).
+    ``name_or_path`` may be that file itself (the text tower is read out of it; ``tokenizer`` must then name a local
+    RoBERTa tokenizer folder, e.g. roberta-base or any CLAP conversion, which all ship roberta-base's) or a local
+    Hugging Face CLAP folder. Which HF conversion holds these weights is not settled (docs/separation.md, "CLAP");
+    :func:`laion_text_state` and a test check that both layouts give the same embeddings. lasr never downloads.
 
     Args:
-        name_or_path: local folder / cached hub id of a CLAP (or CLAP text) model. ``None``: random weights and a
-            byte-level stand-in tokenizer, with a warning (for tests and pipelines only: outputs are meaningless).
+        name_or_path: LAION ``.pt`` / local HF folder / cached hub id. ``None`` is a setup error unless
+            ``allow_random_init``.
         max_length: token limit (the reference pads every caption to 512; padding is masked, so padding to the
             longest caption gives the same embedding at a fraction of the cost).
+        tokenizer: local tokenizer folder (default: ``name_or_path`` when it is a folder).
+        allow_random_init: with no weights, build a random tower seeded by ``random_seed`` and a byte-level
+            stand-in tokenizer (for tests and pipelines only: queries are meaningless, but reproducible from the
+            checkpoint's record).
         random_config: ``ClapTextConfig`` overrides for the random tower (e.g. a tiny one in tests).
+        random_seed: seed of the random tower.
     """
 
-    def __init__(self, name_or_path: str | None = None, max_length: int = 512,
-                 random_config: dict[str, Any] | None = None):
+    def __init__(self, name_or_path: str | None = None, max_length: int = 512, tokenizer: str | None = None,
+                 allow_random_init: bool = False, random_config: dict[str, Any] | None = None,
+                 random_seed: int = 0):
         super().__init__()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoTokenizer, ClapTextConfig, ClapTextModelWithProjection
 
-        self.init_args = {"name_or_path": name_or_path, "max_length": max_length, "random_config": random_config}
+        self.init_args = {"name_or_path": name_or_path, "max_length": max_length, "tokenizer": tokenizer,
+                          "allow_random_init": allow_random_init, "random_config": random_config,
+                          "random_seed": random_seed}
         self.max_length = max_length
         if name_or_path is None:
-            log.warning("ClapTextQuery: no CLAP weights given (name_or_path=None); using a RANDOM text tower. "
-                        "Separation queries are meaningless; see docs/separation.md")
+            if not allow_random_init:
+                raise LasrError("ClapTextQuery: no CLAP text tower given (name_or_path is null); set it to the "
+                                "baseline's music_speech_audioset_epoch_15_esc_89.98.pt or a local HF CLAP folder, "
+                                "or set allow_random_init: true for a random tower (tests only)")
+            log.warning("ClapTextQuery: allow_random_init and no weights: a RANDOM text tower (seed %d). Separation "
+                        "queries are meaningless; see docs/separation.md", random_seed)
             config = ClapTextConfig(**(random_config or {}))
-            self.model, self.tokenizer = ClapTextModelWithProjection(config), _ByteTokenizer(config.vocab_size)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(random_seed)
+                self.model = ClapTextModelWithProjection(config)
+            self.tokenizer = _ByteTokenizer(config.vocab_size)
+        elif Path(name_or_path).suffix in LAION_CHECKPOINT_SUFFIXES:
+            if not Path(name_or_path).is_file():
+                raise LasrError(f"LAION-CLAP checkpoint {name_or_path} not found")
+            if tokenizer is None:
+                raise LasrError(f"{name_or_path} holds no tokenizer: set tokenizer to a local RoBERTa tokenizer "
+                                "folder (roberta-base, or any HF CLAP conversion)")
+            state, config = laion_text_state(name_or_path)
+            self.model = ClapTextModelWithProjection(ClapTextConfig(**config))
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
+            if missing or unexpected:
+                raise LasrError(f"{name_or_path}: text tower keys do not match (missing {missing[:3]}, "
+                                f"unexpected {unexpected[:3]})")
+            self.tokenizer = self._load_tokenizer(AutoTokenizer, tokenizer)
         else:
             try:
-                self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
                 self.model = ClapTextModelWithProjection.from_pretrained(name_or_path, local_files_only=True)
             except (OSError, ValueError) as err:
                 raise LasrError(f"CLAP text model {name_or_path!r} is not available locally ({str(err)[:200]}); "
-                                "download laion/larger_clap_music_and_speech once and pass its folder") from None
+                                "give the LAION .pt or a downloaded HF CLAP folder") from None
+            self.tokenizer = self._load_tokenizer(AutoTokenizer, tokenizer or name_or_path)
         self.output_dim = int(self.model.config.projection_dim)
         self.freeze()
+
+    @staticmethod
+    def _load_tokenizer(auto, path: str):
+        try:
+            return auto.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError) as err:
+            raise LasrError(f"tokenizer {path!r} is not available locally ({str(err)[:200]})") from None
 
     def _embed(self, captions: list[str]) -> Tensor:
         device = next(self.model.parameters()).device

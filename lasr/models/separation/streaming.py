@@ -3,9 +3,10 @@
 Audio is read in windows, resampled to the model's
 rate, downmixed to mono, separated window by window and written as it goes, so memory is bounded by the window,
 not the file. Windows overlap by ``overlap_seconds`` and are joined by overlap-add with complementary
-raised-cosine (sin^2 / cos^2) fades, which sum to exactly 1; window starts lie on the model's pooling grid
-(hop x 2^(depth-1) samples). Inputs no longer than one window take a single whole-file pass. The output is at
-the model's sample rate, written as 32-bit float (default) or 16-bit PCM after clipping to [-1, 1].
+raised-cosine (sin^2 / cos^2) fades, which sum to exactly 1; the window is rounded up to the model's pooling grid
+(hop x 2^(depth-1) samples) and window starts lie on it; the last window is right-aligned (full context at the
+end). Inputs no longer than one window (e.g. a 10 s clip with a 10 s window) take a single whole-file pass. The
+output is at the model's sample rate, written as 32-bit float (default) or 16-bit PCM after clipping to [-1, 1].
 The ``lasr separate`` command (:mod:`lasr.cli.separate`) is the front end.
 """
 
@@ -43,11 +44,13 @@ def fade_in(length: int) -> Tensor:
 
 @dataclass
 class WindowPlan:
-    """Window layout in samples: windows of ``window`` samples starting every ``step``, overlapping by ``overlap``."""
+    """Window layout in samples: windows of ``window`` samples starting every ``step`` on a grid of ``grid``
+    samples, overlapping by ``overlap``; the last window is right-aligned (its start rounded up to the grid)."""
 
     window: int
     overlap: int
     total: int
+    grid: int = 1
 
     @property
     def step(self) -> int:
@@ -56,22 +59,29 @@ class WindowPlan:
     def starts(self) -> list[int]:
         if self.total <= self.window:
             return [0]
-        count = math.ceil((self.total - self.overlap) / self.step)
-        return [k * self.step for k in range(count)]
+        starts = list(range(0, self.total - self.window, self.step))  # every window ending before the end
+        last = math.ceil((self.total - self.window) / self.grid) * self.grid  # full context up to the end
+        while len(starts) > 1 and last < starts[-2] + self.window:  # three windows would overlap
+            starts.pop()
+        return starts + [last] if last > starts[-1] else starts
 
 
 def plan_windows(model: ResUNet30, total: int, window_seconds: float, overlap_seconds: float) -> WindowPlan:
-    """Window and overlap rounded to the model's pooling grid (at least one grid cell each; overlap < window/2)."""
+    """Window rounded up and overlap rounded to the model's pooling grid (so a clip of ``window_seconds`` takes
+    one pass; at least one grid cell each; overlap <= window/2)."""
     grid = model.hop_length * model.time_downsample_ratio
-    window = max(2, round(window_seconds * model.sample_rate / grid)) * grid
+    window = max(2, math.ceil(window_seconds * model.sample_rate / grid - 1e-9)) * grid
     overlap = min(max(1, round(overlap_seconds * model.sample_rate / grid)), window // grid // 2) * grid
-    return WindowPlan(window, overlap, total)
+    return WindowPlan(window, overlap, total, grid)
 
 
 @torch.no_grad()
 def separate_stream(model: ResUNet30, condition: Tensor, read: Callable[[int, int], Tensor], total: int,
                     window_seconds: float = 10.0, overlap_seconds: float = 1.0) -> Iterator[Tensor]:
     """Separate a long signal window by window, yielding finished output samples in order.
+
+    Consecutive windows are cross-faded over their overlap (``overlap`` samples, or more before the right-aligned
+    last window) with complementary sin^2 / cos^2 ramps.
 
     Args:
         model: separator in eval mode.
@@ -86,30 +96,29 @@ def separate_stream(model: ResUNet30, condition: Tensor, read: Callable[[int, in
     starts = plan.starts()
     device = next(model.parameters()).device
     condition = condition.reshape(1, -1).to(device)
-    ramp = fade_in(plan.overlap)
-    tail: Tensor | None = None
+    tail: Tensor | None = None  # the previous window's faded-out samples over the current overlap
     for k, start in enumerate(starts):
-        last = k == len(starts) - 1
-        frames = min(plan.window, total - start)
-        chunk = read(start, frames).to(device)
-        estimate = model(chunk[None], condition)[0].float().cpu()
-        if len(starts) == 1:
-            yield estimate
+        frames = plan.window if len(starts) > 1 else total  # one window: the whole input, unpadded
+        estimate = model(read(start, frames).to(device)[None], condition)[0].float().cpu()
+        if tail is not None:
+            estimate[: tail.shape[0]] = estimate[: tail.shape[0]] * fade_in(tail.shape[0]) + tail
+        if k == len(starts) - 1:
+            yield estimate[: total - start]
             return
-        if k > 0:  # fade in over the overlap and add the previous window's faded-out tail
-            estimate[: plan.overlap] = estimate[: plan.overlap] * ramp + tail
-        if last:
-            yield estimate
-        else:
-            tail = estimate[plan.step:] * ramp.flip(0)
-            yield estimate[: plan.step]
+        following = starts[k + 1] - start
+        tail = estimate[following:] * fade_in(plan.window - following).flip(0)
+        yield estimate[:following]
 
 
 def separate_waveform(model: ResUNet30, wave: Tensor, condition: Tensor, window_seconds: float = 10.0,
                       overlap_seconds: float = 1.0) -> Tensor:
     """In-memory version of :func:`separate_stream`: (S,) samples at the model's rate -> (S,) estimate."""
     wave = wave.reshape(-1).float()
-    read = lambda start, frames: wave[start: start + frames]  # noqa: E731
+
+    def read(start: int, frames: int) -> Tensor:  # zero-padded past the end, as FileReader
+        chunk = wave[start: start + frames]
+        return torch.nn.functional.pad(chunk, (0, frames - chunk.shape[-1]))
+
     return torch.cat(list(separate_stream(model, condition, read, wave.shape[-1], window_seconds, overlap_seconds)))
 
 
@@ -171,19 +180,28 @@ def separate_file(model: ResUNet30, condition: Tensor, audio: str | Path, out: s
     return {"seconds": reader.total / model.sample_rate, "clipped": clipped}
 
 
-def load_model_and_query(ckpt: str, clap: str | None = None, device: str = "cpu"):
+def load_model_and_query(ckpt: str, clap: str | None = None, device: str = "cpu", clap_tokenizer: str | None = None):
     """(separator in eval mode on ``device``, frozen query encoder) from a lasr or published checkpoint."""
     from lasr.models.separation.checkpoint import load_separator
     from lasr.models.separation.query import ClapTextQuery, build_query_encoder
 
     loaded = load_separator(ckpt)
     if loaded.query is None:  # published AudioSep / DCASE checkpoint: its query tower is CLAP
-        query = ClapTextQuery(clap)
+        if not clap:
+            raise LasrError(f"{ckpt} is a published AudioSep / DCASE checkpoint; its query tower is CLAP: pass --clap "
+                            "(music_speech_audioset_epoch_15_esc_89.98.pt with --clap-tokenizer, or an HF CLAP folder)")
+        query = ClapTextQuery(clap, tokenizer=clap_tokenizer)
     else:
         spec = loaded.query
         if clap and spec["class_path"].endswith("ClapTextQuery"):
-            spec = {**spec, "init_args": {**spec.get("init_args", {}), "name_or_path": clap}}
+            spec = {**spec, "init_args": {**spec.get("init_args", {}), "name_or_path": clap,
+                                          "tokenizer": clap_tokenizer}}
         query = build_query_encoder(spec)
+        trained_with = loaded.query.get("fingerprint")
+        if trained_with and query.weights_fingerprint() != trained_with:
+            raise LasrError(f"{ckpt} was trained with another query tower ({loaded.query['class_path']} "
+                            f"{loaded.query.get('init_args', {}).get('name_or_path')!r}, weights fingerprint "
+                            f"{trained_with}); the one given has {query.weights_fingerprint()}")
     if query.output_dim != loaded.model.condition_size:
         raise LasrError(f"{ckpt}: the query encoder gives {query.output_dim}-d embeddings, the separator expects "
                         f"{loaded.model.condition_size}")
