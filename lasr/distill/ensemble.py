@@ -25,6 +25,7 @@ from torch import Tensor
 
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.distill.embed import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
+from lasr.distill.members import require_distinct
 from lasr.distill.store import teacher_dir_name, write_json
 from lasr.errors import DataError, LasrError
 from lasr.metrics.retrieval import load_relevance_csv, resolve_relevance, retrieval_metrics
@@ -152,6 +153,7 @@ def run_ensemble(checkpoints: Sequence[str], manifests: Sequence[str], out: str 
     weights = list(weights or [1.0] * len(checkpoints))
     if len(weights) != len(checkpoints) or min(weights) < 0 or sum(weights) <= 0:
         raise LasrError(f"--weights: need {len(checkpoints)} non-negative weights with a positive sum, got {weights}")
+    require_distinct(checkpoints, "ensemble members")
     data = load_eval_set(manifests)
     table = load_relevance_csv(relevance) if relevance else None
     if table is not None:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.distill.embed import DEFAULT_SECONDS, embed_texts, iter_clip_embeddings, resolve_device
+from lasr.distill.members import require_distinct
 from lasr.distill.store import (
     FORMAT, INDEX, ROOT_INDEX, Shard, checkpoint_identity, plan_shards, remove_stale_shards, teacher_dir_name,
     write_json, write_shard,
@@ -172,6 +173,7 @@ def embed_teachers(checkpoints: Sequence[str], manifests: Sequence[str], out: st
                    num_workers: int = 0, device: str = "auto", dtype: torch.dtype = torch.float32,
                    progress: bool = True) -> list[dict[str, Any]]:
     """Run every teacher over the manifests' clips and captions; write ``out/teachers.json`` last."""
+    require_distinct(checkpoints, "teachers")
     records = read_training_records(manifests)
     extra = load_caption_table(captions_table) if captions_table else None
     texts = student_caption_texts(records, policy, extra)

@@ -18,6 +18,7 @@ import torchaudio
 from torch import Tensor
 
 from lasr.data.manifest import ClipRecord
+from lasr.distill.members import require_distinct
 from lasr.distill.store import TeacherTable, load_teacher_tables
 from lasr.errors import DataError
 from lasr.tasks.run_config import LoadedModel, load_dual_encoder
@@ -82,6 +83,7 @@ class OnlineTeachers:
 
     def __init__(self, specs: Sequence[TeacherSpec], source_rate: int):
         self.source_rate = source_rate
+        require_distinct([s.checkpoint for s in specs], "online teachers")
         self.teachers: list[LoadedModel] = [load_dual_encoder(s.checkpoint, s.config) for s in specs]
         for teacher in self.teachers:
             teacher.model.requires_grad_(False)
