@@ -6,23 +6,17 @@ reports a diversity it does not have; e.g. Lightning's ``last.ckpt`` used to equ
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
 from lasr.errors import LasrError
-from lasr.tasks.checkpoints import read_checkpoint
+from lasr.tasks.checkpoints import read_checkpoint, state_fingerprint
 
 
 def weights_digest(checkpoint: str | Path) -> str:
-    """Content hash (hex) of a checkpoint's ``state_dict`` (names and bytes): equal iff the weights are equal."""
-    state = read_checkpoint(checkpoint).get("state_dict") or {}
-    digest = hashlib.blake2b(digest_size=12)
-    for name, tensor in sorted(state.items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(-1).numpy().view("uint8").tobytes())
-    return digest.hexdigest()
+    """Content hash (hex) of a checkpoint's ``state_dict``: equal iff the weights are equal."""
+    return state_fingerprint(read_checkpoint(checkpoint).get("state_dict") or {})
 
 
 def require_distinct(checkpoints: Sequence[str | Path], role: str = "ensemble members") -> None:

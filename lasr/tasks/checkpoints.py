@@ -86,8 +86,13 @@ def find_run_config(ckpt: str | Path) -> Path | None:
 
 def model_fingerprint(model: torch.nn.Module) -> str:
     """Content hash (hex) of every parameter and buffer: equal iff two models hold the same weights."""
+    return state_fingerprint(model.state_dict())
+
+
+def state_fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """Content hash (hex) of a state dict's names and tensor bytes."""
     digest = hashlib.blake2b(digest_size=12)
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, tensor in sorted(state.items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
