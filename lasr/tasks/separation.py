@@ -205,12 +205,13 @@ class SeparationTask(L.LightningModule):
         means = {k: sum(r[k] for r in rows) / len(rows) for k in MEAN_METRICS}
         self.last_metrics[stage] = dict(means, n_mixtures=len(rows))
         self.log_dict({f"{stage}/{k}": v for k, v in means.items()}, sync_dist=False)
+        # every rank asks: Trainer.log_dir is a broadcast under DDP (asked on rank 0 alone, the run hangs)
+        folder = Path(self.results_dir or self.trainer.log_dir or self.trainer.default_root_dir)
         if self.trainer.is_global_zero:
-            self._write_rows(stage, rows)
+            self._write_rows(stage, rows, folder)
         self.skipped = []
 
-    def _write_rows(self, stage: str, rows: list[dict[str, Any]]) -> None:
-        folder = Path(self.results_dir or self.trainer.log_dir or self.trainer.default_root_dir)
+    def _write_rows(self, stage: str, rows: list[dict[str, Any]], folder: Path) -> None:
         path = folder / f"separation_{stage}_epoch{self.current_epoch:03d}_step{self.global_step:07d}.csv"
         with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
