@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lasr.data.caption_table import normalise
+
 CHAT_MARKERS = re.compile(r"<\|[^|>]*\|>|<(start|end)_of_turn>|</?s>|<bos>|<eos>|\[/?INST\]|^\s*(assistant|model)\s*\n",
                           re.IGNORECASE)
 LEADING_LABEL = re.compile(r"^\s*(output|caption|paraphrase|rewrite|answer|translation|english|mixture|"
@@ -29,11 +31,6 @@ class FilterConfig:
     max_words: int = 30
     max_non_ascii_fraction: float = 0.02
     echo_overlap: float = 0.7   # word-set Jaccard with the instruction or a few-shot answer that counts as an echo
-
-
-def normalise(text: str) -> str:
-    """Lower-case, punctuation stripped, whitespace collapsed (for identity and duplicate checks)."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def _jaccard(a: str, b: str) -> float:

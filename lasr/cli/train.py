@@ -15,8 +15,6 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
-from lasr.errors import LasrError
-
 log = logging.getLogger(__name__)
 
 # Lightning 2.6 calls jsonargparse APIs deprecated in 4.49; those warnings are for Lightning, not our users
@@ -96,15 +94,12 @@ class LasrCLI(LightningCLI):
 
 
 def run_lightning(argv: list[str]) -> int:
+    """Run ``lasr fit|validate|test|predict``; errors go through :func:`lasr.cli.main`'s one error path."""
+    # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv.
+    # sys.argv[0] stays: Lightning's DDP launcher re-executes it (or `python -m <main module>`) for ranks > 0
+    saved, sys.argv = sys.argv, [sys.argv[0], *argv]
     try:
-        # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv.
-        # sys.argv[0] stays: Lightning's DDP launcher re-executes it (or `python -m <main module>`) for ranks > 0
-        saved, sys.argv = sys.argv, [sys.argv[0], *argv]
-        try:
-            LasrCLI()
-        finally:
-            sys.argv = saved
-    except LasrError as err:
-        print(f"lasr {argv[0]}: error: {err}", file=sys.stderr)
-        return 2
+        LasrCLI()
+    finally:
+        sys.argv = saved
     return 0
