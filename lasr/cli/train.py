@@ -15,6 +15,8 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from lasr.cli.config_overlays import expand_overlays
+
 log = logging.getLogger(__name__)
 
 # Lightning 2.6 calls jsonargparse APIs deprecated in 4.49; those warnings are for Lightning, not our users
@@ -97,7 +99,7 @@ def run_lightning(argv: list[str]) -> int:
     """Run ``lasr fit|validate|test|predict``; errors go through :func:`lasr.cli.main`'s one error path."""
     # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv.
     # sys.argv[0] stays: Lightning's DDP launcher re-executes it (or `python -m <main module>`) for ranks > 0
-    saved, sys.argv = sys.argv, [sys.argv[0], *argv]
+    saved, sys.argv = sys.argv, [sys.argv[0], *expand_overlays(argv)]
     try:
         LasrCLI()
     finally:
