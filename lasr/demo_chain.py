@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from lasr.distill.ensemble import format_table
+from lasr.models.checkpoints import weights_digest
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "demo"
 DEFAULT_STAGE1 = Path("checkpoints/demo/stage1/last.ckpt")
@@ -89,7 +90,9 @@ class Chain:
         trainer = config["trainer"]
         trainer["default_root_dir"] = str(self.out)
         trainer["logger"]["init_args"]["save_dir"] = str(self.out / "logs")
-        trainer["callbacks"][0]["init_args"]["dirpath"] = str(self.out / stage)
+        for callback in trainer["callbacks"]:
+            if callback["class_path"].endswith(".ModelCheckpoint"):  # best and last
+                callback["init_args"]["dirpath"] = str(self.out / stage)
         config["model"]["init_args"].update(model_args)
         for term in config["model"]["init_args"].get("terms") or []:
             args = term.setdefault("init_args", {})
@@ -107,13 +110,26 @@ class Chain:
 
 def stage1(chain: Chain, existing: Path | None, existing_config: str) -> tuple[list[Path], str]:
     """(teacher checkpoints, config for them: a file, or '-' when the checkpoints carry their config)."""
-    if existing is not None:
-        best = sorted(existing.parent.glob("best*.ckpt"))
-        print(f"[stage1] using {', '.join(map(str, [existing, *best[:1]]))} as stage 1 (teachers)")
-        return [existing, *best[:1]], existing_config
-    chain.fit("stage1", "stage1_demo.yaml", {})
-    folder = chain.out / "stage1"
-    return [folder / "last.ckpt", *sorted(folder.glob("best*.ckpt"))[:1]], "-"
+    if existing is None:
+        chain.fit("stage1", "stage1_demo.yaml", {})
+        existing, existing_config = chain.out / "stage1" / "last.ckpt", "-"
+    teachers = distinct_models([existing, *sorted(existing.parent.glob("best*.ckpt"))[:1]])
+    print(f"[stage1] using {', '.join(map(str, teachers))} as stage 1 (teachers)")
+    return teachers, existing_config
+
+
+def distinct_models(checkpoints: list[Path]) -> list[Path]:
+    """The checkpoints without those whose weights equal an earlier one's (when the best epoch is the last,
+    best and last are one model: it would be counted twice in the teacher ensemble)."""
+    kept, seen = [], set()
+    for checkpoint in checkpoints:
+        digest = weights_digest(checkpoint)
+        if digest in seen:
+            print(f"[stage1] {checkpoint} holds the same weights as an earlier teacher: left out")
+            continue
+        kept.append(checkpoint)
+        seen.add(digest)
+    return kept
 
 
 def run_chain(demo: Path, out: Path, existing_stage1: Path | None, override: dict | None,

@@ -47,7 +47,8 @@ def _tiny_config(demo: Path, root: Path) -> list[str]:
     trainer = config["trainer"]
     trainer.update(max_epochs=2, limit_train_batches=3, default_root_dir=str(root))
     trainer["logger"]["init_args"]["save_dir"] = str(root / "logs")
-    trainer["callbacks"][0]["init_args"]["dirpath"] = str(root / "ckpt")
+    for callback in trainer["callbacks"][:2]:  # best and last checkpoints
+        callback["init_args"]["dirpath"] = str(root / "ckpt")
     model = config["model"]["init_args"]["model"]["init_args"]
     model["embed_dim"] = 32
     model["audio_encoder"]["init_args"]["channels"] = [8, 16]

@@ -54,14 +54,23 @@ def _overview() -> str:
     return "\n".join(lines)
 
 
+def launched_rank() -> int:
+    """This process's global rank as set by a launcher (torchrun, SLURM, Lightning's DDP launcher), else 0."""
+    for name in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):  # the order Lightning's rank_zero_only reads them
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
 def _configure_logging() -> None:
-    """INFO from lasr's own loggers to stderr; other libraries (Lightning) keep their own handlers."""
+    """INFO from lasr's own loggers to stderr (warnings only on ranks > 0, so a DDP run says things once); other
+    libraries (Lightning) keep their own handlers."""
     logger = logging.getLogger("lasr")
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO if launched_rank() == 0 else logging.WARNING)
         logger.propagate = False
 
 

@@ -65,10 +65,17 @@ class LasrCLI(LightningCLI):
         config = self.config[self.subcommand]
         has_test = bool(getattr(self.datamodule, "test_sources", None))
         if config.get("test_after_fit", True) and has_test and not self.trainer.interrupted:
-            callback = self.trainer.checkpoint_callback
-            best = getattr(callback, "best_model_path", "") if callback else ""
+            best = self._best_checkpoint()
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
             self._print_stage("test", f"test ({'best checkpoint ' + best if best else 'final weights'})")
+
+    def _best_checkpoint(self) -> str:
+        """The file of the first checkpoint callback that monitors a metric (the others keep last/periodic
+        checkpoints), or "" when there is none."""
+        for callback in self.trainer.checkpoint_callbacks:
+            if getattr(callback, "monitor", None) and getattr(callback, "best_model_path", ""):
+                return callback.best_model_path
+        return ""
 
     def after_test(self) -> None:
         self._print_stage("test", "test")
@@ -92,8 +99,9 @@ class LasrCLI(LightningCLI):
 
 def run_lightning(argv: list[str]) -> int:
     """Run ``lasr fit|validate|test|predict``; errors go through :func:`lasr.cli.main`'s one error path."""
-    # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
-    saved, sys.argv = sys.argv, ["lasr", *expand_overlays(argv)]
+    # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv.
+    # sys.argv[0] stays: Lightning's DDP launcher re-executes it (or `python -m <main module>`) for ranks > 0
+    saved, sys.argv = sys.argv, [sys.argv[0], *expand_overlays(argv)]
     try:
         LasrCLI()
     finally:

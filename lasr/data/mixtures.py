@@ -463,7 +463,7 @@ class SeparationDataModule(AudioTextDataModule):
     def build_eval_dataset(self, records: list[ClipRecord], stage: str) -> Dataset:
         specs = plan_mixtures(records, self.eval_mixtures_per_clip, self.eval_seed,
                               tries=self.interferer_tries, **self.eval_snr)
-        if self.mixture_csv_dir:
+        if self.mixture_csv_dir and (self.trainer is None or self.trainer.is_global_zero):  # one writer under DDP
             path = Path(self.mixture_csv_dir) / f"{stage}_mixtures.csv"
             write_mixture_csv(specs, path)
             log.info("%s: %d planned mixtures written to %s", stage, len(specs), path)

@@ -26,6 +26,7 @@ from lasr.data.teacher_store import teacher_dir_name, write_json
 from lasr.data.verify import verify_eval_records
 from lasr.errors import DataError, LasrError
 from lasr.metrics.retrieval import load_relevance_csv, resolve_relevance, retrieval_metrics
+from lasr.models.checkpoints import require_distinct
 from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
 from lasr.models.run_config import configs_per_checkpoint, load_dual_encoder
 from lasr.utils.atomic import atomic_open
@@ -151,6 +152,7 @@ def run_ensemble(checkpoints: Sequence[str], manifests: Sequence[str], out: str 
     weights = list(weights or [1.0] * len(checkpoints))
     if len(weights) != len(checkpoints) or min(weights) < 0 or sum(weights) <= 0:
         raise LasrError(f"--weights: need {len(checkpoints)} non-negative weights with a positive sum, got {weights}")
+    require_distinct(checkpoints, "ensemble members")
     data = load_eval_set(manifests)
     verify_eval_records(data.records, "evaluation")
     table = load_relevance_csv(relevance) if relevance else None

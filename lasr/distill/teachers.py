@@ -30,6 +30,7 @@ from lasr.data.teacher_store import (
 )
 from lasr.data.verify import verify_eval_records
 from lasr.errors import DataError, LasrError
+from lasr.models.checkpoints import require_distinct
 from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, progress_bar, resolve_device
 from lasr.models.run_config import LoadedModel, configs_per_checkpoint, load_dual_encoder
 
@@ -131,6 +132,7 @@ def embed_teachers(checkpoints: Sequence[str], manifests: Sequence[str], out: st
                    num_workers: int = 0, device: str = "auto", dtype: torch.dtype = torch.float32,
                    progress: bool = True) -> list[dict[str, Any]]:
     """Run every teacher over the manifests' clips and captions; write ``out/teachers.json`` last."""
+    require_distinct(checkpoints, "teachers")
     records = read_training_records(manifests)
     verify_eval_records(records, "teacher input")  # teacher rows are keyed by clip: none may be skipped
     extra = load_caption_table(captions_table) if captions_table else None

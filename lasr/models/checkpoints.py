@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 import yaml
@@ -143,11 +144,36 @@ def find_run_config(ckpt: str | Path) -> Path | None:
 
 def model_fingerprint(model: torch.nn.Module) -> str:
     """Content hash (hex) of every parameter and buffer: equal iff two models hold the same weights."""
+    return state_fingerprint(model.state_dict())
+
+
+def state_fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """Content hash (hex) of a state dict's names and tensor bytes."""
     digest = hashlib.blake2b(digest_size=12)
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, tensor in sorted(state.items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def weights_digest(checkpoint: str | Path) -> str:
+    """Content hash (hex) of a checkpoint file's ``state_dict``: equal iff the weights are equal."""
+    return state_fingerprint(read_checkpoint(checkpoint).get("state_dict") or {})
+
+
+def require_distinct(checkpoints: Sequence[str | Path], role: str = "ensemble members") -> None:
+    """Raise :class:`CheckpointError` naming every group of ``checkpoints`` that hold identical weights.
+
+    An ensemble (of teachers, or for a submission) counting one model twice weights it double and claims a
+    diversity it lacks, e.g. ``last.ckpt`` and the best checkpoint of a run whose best epoch is its last."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for checkpoint in checkpoints:
+        groups[weights_digest(checkpoint)].append(str(checkpoint))
+    same = [files for files in groups.values() if len(files) > 1]
+    if same:
+        listed = "; ".join(" = ".join(files) for files in same)
+        raise CheckpointError(f"{role} must be different models, but these checkpoints hold identical weights: "
+                              f"{listed}")
 
 
 def _stores_config(ckpt: str | Path) -> bool:

@@ -110,15 +110,26 @@ class SeparationTask(L.LightningModule):
 
     # ---- queries ----------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        """Embed every query string the DataModule can serve, once (the text tower never runs in training)."""
+        """Embed every query string the DataModule can serve, once (the text tower never runs in training).
+
+        Under DDP with a ``query_cache_path``, rank 0 embeds and writes the file while the other ranks wait, then
+        read it (they never write it)."""
+        strategy = self.trainer.strategy if self._trainer is not None else None
+        shared = strategy is not None and strategy.world_size > 1 and bool(self.query_cache_path)
+        if shared and not strategy.is_global_zero:
+            strategy.barrier("query_cache")
+            self.query_cache = None  # re-read the file rank 0 has just written
         if self.query_cache is None:
-            self.query_cache = QueryEmbeddingCache(self.query_encoder, self.query_cache_path, self.query_batch_size)
+            self.query_cache = QueryEmbeddingCache(self.query_encoder, self.query_cache_path, self.query_batch_size,
+                                                   writable=strategy is None or strategy.is_global_zero)
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         strings = datamodule.query_strings() if hasattr(datamodule, "query_strings") else set()
-        device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
+        device = strategy.root_device if strategy is not None else torch.device("cpu")
         self.query_encoder.to(device)
         computed = self.query_cache.add(strings)
         self.query_encoder.to("cpu")
+        if shared and strategy.is_global_zero:
+            strategy.barrier("query_cache")
         log.info("query embeddings: %d computed, %d cached in total", computed, len(self.query_cache))
 
     def conditions(self, captions: list[str]) -> Tensor:
@@ -197,11 +208,12 @@ class SeparationTask(L.LightningModule):
         means = {k: sum(r[k] for r in rows) / len(rows) for k in MEAN_METRICS}
         self.last_metrics[stage] = dict(means, n_mixtures=len(rows))
         self.log_dict({f"{stage}/{k}": v for k, v in means.items()}, sync_dist=False)
-        if self.trainer.is_global_zero:
-            self._write_rows(stage, rows)
-
-    def _write_rows(self, stage: str, rows: list[dict[str, Any]]) -> None:
+        # every rank asks: Trainer.log_dir is a broadcast under DDP (asked on rank 0 alone, the run hangs)
         folder = Path(self.results_dir or self.trainer.log_dir or self.trainer.default_root_dir)
+        if self.trainer.is_global_zero:
+            self._write_rows(stage, rows, folder)
+
+    def _write_rows(self, stage: str, rows: list[dict[str, Any]], folder: Path) -> None:
         path = folder / f"separation_{stage}_epoch{self.current_epoch:03d}_step{self.global_step:07d}.csv"
         with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)

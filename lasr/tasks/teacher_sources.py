@@ -20,6 +20,7 @@ from torch import Tensor
 from lasr.data.manifest import ClipRecord
 from lasr.data.teacher_store import TeacherTable, load_teacher_tables
 from lasr.errors import DataError
+from lasr.models.checkpoints import require_distinct
 from lasr.models.run_config import LoadedModel, load_dual_encoder
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class OnlineTeachers:
 
     def __init__(self, specs: Sequence[TeacherSpec], source_rate: int):
         self.source_rate = source_rate
+        require_distinct([s.checkpoint for s in specs], "online teachers")
         self.teachers: list[LoadedModel] = [load_dual_encoder(s.checkpoint, s.config) for s in specs]
         for teacher in self.teachers:
             teacher.model.requires_grad_(False)

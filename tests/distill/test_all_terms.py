@@ -26,7 +26,8 @@ def test_all_four_terms_train_together_and_are_logged(demo_corpus, tmp_path):
                              num_sanity_val_steps=0, default_root_dir=str(tmp_path),
                              logger={"class_path": "lightning.pytorch.loggers.CSVLogger",
                                      "init_args": {"save_dir": str(tmp_path / "logs"), "name": "all_terms"}})
-    config["trainer"]["callbacks"][0]["init_args"]["dirpath"] = str(tmp_path / "ckpt")
+    for callback in config["trainer"]["callbacks"][:2]:  # best and last checkpoints
+        callback["init_args"]["dirpath"] = str(tmp_path / "ckpt")
     config["test_after_fit"] = False
     task = config["model"]["init_args"]
     task["model"] = tiny.model_section(embed_dim=16)

@@ -76,3 +76,15 @@ def test_bad_weights_are_rejected(demo_corpus, tmp_path, capsys):
     code = main(["ensemble", "--ckpt", str(ckpt), "--data", str(demo_corpus / "manifests" / "clotho_evaluation.jsonl.gz"),
                  "--out", str(tmp_path / "o"), "--weights", "1", "2"])
     assert code == 2 and "--weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tool", ["ensemble", "teachers"])
+def test_members_with_identical_weights_are_refused(demo_corpus, tmp_path, capsys, tool):
+    """One model saved twice (e.g. best and last of a run whose best epoch is the last) is not an ensemble."""
+    same = [make_checkpoint(tmp_path / name / "last.ckpt", seed=3) for name in ("a", "b")]
+    other = make_checkpoint(tmp_path / "c" / "last.ckpt", seed=4)
+    manifest = str(demo_corpus / "manifests" / "clotho_evaluation.jsonl.gz")
+    code = main([tool, "--ckpt", *map(str, [*same, other]), "--data", manifest, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "identical weights" in err and f"{same[0]} = {same[1]}" in err and str(other) not in err
+    assert not (tmp_path / "o").exists()  # refused before anything was embedded

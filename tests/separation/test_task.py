@@ -71,7 +71,8 @@ def tiny_config(demo: Path, out: Path) -> Path:
     config["trainer"].update(max_epochs=1, limit_train_batches=3, limit_val_batches=2, default_root_dir=str(out),
                              log_every_n_steps=1)
     config["trainer"]["logger"]["init_args"]["save_dir"] = str(out / "logs")
-    config["trainer"]["callbacks"][0]["init_args"].update(dirpath=str(out / "ckpt"))
+    for callback in config["trainer"]["callbacks"][:2]:  # best and last checkpoints
+        callback["init_args"].update(dirpath=str(out / "ckpt"))
     init = config["model"]["init_args"]
     init["separator"]["init_args"]["channels"] = [4, 8]
     init["query_cache_path"] = str(out / "queries.pt")

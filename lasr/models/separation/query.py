@@ -314,10 +314,13 @@ class QueryEmbeddingCache:
         encoder: the frozen query encoder.
         path: optional ``.pt`` file; reused when its fingerprint matches the encoder, rewritten after ``add``.
         batch_size: captions per encoder call.
+        writable: rewrite ``path`` after ``add``; False for DDP ranks other than 0, which only read it.
     """
 
-    def __init__(self, encoder: QueryEncoder, path: str | Path | None = None, batch_size: int = 64):
+    def __init__(self, encoder: QueryEncoder, path: str | Path | None = None, batch_size: int = 64,
+                 writable: bool = True):
         self.encoder, self.path, self.batch_size = encoder, Path(path) if path else None, batch_size
+        self.writable = writable
         self.fingerprint = encoder.fingerprint()
         self.index: dict[str, int] = {}
         self.vectors = torch.empty(0, encoder.output_dim)
@@ -341,7 +344,7 @@ class QueryEmbeddingCache:
         log.info("loaded %d cached query embeddings from %s", len(self.index), self.path)
 
     def save(self) -> None:
-        if self.path is None:
+        if self.path is None or not self.writable:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         captions = sorted(self.index, key=self.index.get)
