@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lasr.data.text import caption_identity_key
+
 CHAT_MARKERS = re.compile(r"<\|[^|>]*\|>|<(start|end)_of_turn>|</?s>|<bos>|<eos>|\[/?INST\]|^\s*(assistant|model)\s*\n",
                           re.IGNORECASE)
 LEADING_LABEL = re.compile(r"^\s*(output|caption|paraphrase|rewrite|answer|translation|english|mixture|"
@@ -31,9 +33,7 @@ class FilterConfig:
     echo_overlap: float = 0.7   # word-set Jaccard with the instruction or a few-shot answer that counts as an echo
 
 
-def normalise(text: str) -> str:
-    """Lower-case, punctuation stripped, whitespace collapsed (for identity and duplicate checks)."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+normalise = caption_identity_key  # identity and duplicate checks (lasr.data.text)
 
 
 def _jaccard(a: str, b: str) -> float:

