@@ -32,6 +32,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "zeroshot": ("lasr.zeroshot.cli", "zero-shot classification with template or LLM class prompts"),
     "embed": ("lasr.search.embed_cli", "embed an audio folder or manifest into a searchable index"),
     "search": ("lasr.search.search_cli", "search an embedding index by text or example audio"),
+    "weights": ("lasr.weights_cli", "list, check and download the pretrained weights of the recipes"),
 }
 
 

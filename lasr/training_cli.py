@@ -16,6 +16,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from lasr.errors import LasrError
+from lasr.tasks.preflight import run_preflight
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,10 @@ class LasrCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=True,
                             help="after fit, test the best checkpoint when the data module has a test set")
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand in ("fit", "validate", "test"):
+            run_preflight(self.config[self.subcommand].as_dict())
 
     def after_fit(self) -> None:
         self._print_stage("val", "validation (last epoch)")

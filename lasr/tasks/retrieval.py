@@ -36,7 +36,7 @@ def chance_levels(n_audio: int, ks: tuple[int, ...] = (1, 5, 10), map_k: int = 1
     return out
 
 
-def test_batch_limit(trainer: L.Trainer) -> str | None:
+def limited_test_setting(trainer: L.Trainer) -> str | None:
     """The trainer setting that cuts the test set short (``fast_dev_run`` / ``limit_test_batches``), or None."""
     if getattr(trainer, "fast_dev_run", False):
         return f"fast_dev_run={trainer.fast_dev_run}"
@@ -173,7 +173,7 @@ class RetrievalTask(L.LightningModule):
         relevant, query_rows = None, None
         datamodule = getattr(self.trainer, "datamodule", None)
         relevance = getattr(datamodule, "test_relevance", None) if stage == "test" else None
-        limit = test_batch_limit(self.trainer) if relevance else None
+        limit = limited_test_setting(self.trainer) if relevance else None
         if limit:
             log.warning("multi-relevance mAP skipped: %s evaluates only part of the test set (%s)", limit, relevance)
         elif relevance:

@@ -30,7 +30,7 @@ TINY_BEATS_CFG = dict(  # what an official "cfg" of that size would hold (BEATs_
     relative_position_embedding=True, gru_rel_pos=True, dropout=0.1, encoder_layerdrop=0.05,
     layer_wise_gradient_decay_ratio=0.6, finetuned_model=False,
 )
-TINY_EAT = dict(embed_dim=32, depth=2, num_heads=4)
+TINY_EAT = dict(embed_dim=32, depth=2, num_heads=4, allow_random_init=True)
 DURATIONS = (3.0, 12.5, 25.0)  # 1, 2 and 3 segments of 10 s
 
 
@@ -82,7 +82,7 @@ def run_counting_segments(encoder, backbone, wave, duration):
 @pytest.fixture(scope="module")
 def beats():
     torch.manual_seed(0)
-    return BEATsEncoder(**TINY_BEATS).eval()
+    return BEATsEncoder(**TINY_BEATS, allow_random_init=True).eval()
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +148,8 @@ def test_eat_parameter_names_and_shapes_are_the_official_ones(eat):
 def test_full_size_models_have_the_published_parameter_counts():
     """BEATs_iter3 ~90 M; EAT-base 88 M counts its 2.59 M pre-training CNN decoder, which the encoder drops."""
     with captured_warnings("lasr.models.audio"):
-        beats_params = sum(p.numel() for p in BEATsEncoder().parameters())
-        eat_params = sum(p.numel() for p in EATEncoder().parameters())
+        beats_params = sum(p.numel() for p in BEATsEncoder(allow_random_init=True).parameters())
+        eat_params = sum(p.numel() for p in EATEncoder(allow_random_init=True).parameters())
     assert 89.5e6 < beats_params < 91e6
     decoder = 6 * (768 * 48 * 3 * 3 + 768) + 768 * 768 + 768  # 6 grouped 3x3 convs (groups 16) + projection
     assert abs(eat_params + decoder - 88e6) < 0.5e6
@@ -192,7 +192,7 @@ def test_beats_padding_mask_hides_samples_after_the_clip(beats):
     wave, duration = mixed_batch()
     noisy = wave.clone()
     noisy[0, round(3.0 * RATE):] = 0.3  # not zero padding: must not matter when masked
-    unmasked = BEATsEncoder(**TINY_BEATS, mask_padding=False).eval()
+    unmasked = BEATsEncoder(**TINY_BEATS, allow_random_init=True, mask_padding=False).eval()
     unmasked.load_state_dict(beats.state_dict())
     with torch.no_grad():
         assert torch.allclose(beats(noisy, duration)[0], beats(wave, duration)[0], atol=1e-5)
@@ -201,7 +201,7 @@ def test_beats_padding_mask_hides_samples_after_the_clip(beats):
 
 def test_pooling_options(beats, eat):
     wave, duration = mixed_batch()
-    beats_max = BEATsEncoder(**TINY_BEATS, pooling="max").eval()
+    beats_max = BEATsEncoder(**TINY_BEATS, allow_random_init=True, pooling="max").eval()
     beats_max.load_state_dict(beats.state_dict())
     eat_mean = EATEncoder(**TINY_EAT, pooling="mean").eval()
     eat_mean.load_state_dict(eat.state_dict())
@@ -209,7 +209,7 @@ def test_pooling_options(beats, eat):
         assert not torch.allclose(beats_max(wave, duration), beats(wave, duration))
         assert not torch.allclose(eat_mean(wave, duration), eat(wave, duration))
     with pytest.raises(ValueError, match="pooling"):
-        BEATsEncoder(**TINY_BEATS, pooling="first")
+        BEATsEncoder(**TINY_BEATS, allow_random_init=True, pooling="first")
     with pytest.raises(ValueError, match="pooling"):
         EATEncoder(**TINY_EAT, pooling="max")
 
@@ -280,7 +280,7 @@ def test_tone_peaks_in_its_mel_bin(name, frequency, beats, eat):
 def other_weights(encoder_class, tiny, attribute):
     torch.manual_seed(123)
     with captured_warnings("lasr.models.audio"):
-        return getattr(encoder_class(**tiny), attribute).state_dict()
+        return getattr(encoder_class(**dict(tiny, allow_random_init=True)), attribute).state_dict()
 
 
 def assert_loaded(module, state):
@@ -452,14 +452,13 @@ def test_checkpoint_naming_a_blocked_callable_is_refused(tmp_path):
         BEATsEncoder(checkpoint=str(path), **TINY_BEATS)
 
 
-@pytest.mark.parametrize(("encoder_class", "tiny", "weights_file"), [
-    (BEATsEncoder, TINY_BEATS, "BEATs_iter3.pt"), (EATEncoder, TINY_EAT, "EAT-base_epoch30"),
+@pytest.mark.parametrize(("encoder_class", "tiny", "registry_name"), [
+    (BEATsEncoder, TINY_BEATS, "beats-iter3"), (EATEncoder, dict(TINY_EAT, allow_random_init=False), "eat-base-pretrain"),
 ])
-def test_random_weights_warn_where_to_get_the_file(encoder_class, tiny, weights_file):
-    with captured_warnings("lasr.models.audio") as records:
+def test_random_weights_need_allow_random_init(encoder_class, tiny, registry_name):
+    with pytest.raises(LasrError, match=f"no pretrained weights.*lasr weights download {registry_name}.*allow_random_init"):
         encoder_class(**tiny)
-    messages = [record.getMessage() for record in records]
-    assert any("random weights" in m and weights_file in m and "docs/weights.md" in m for m in messages)
+    assert encoder_class(**dict(tiny, allow_random_init=True)).output_dim == 32
 
 
 @pytest.mark.parametrize(("class_path", "tiny", "layers"), [
@@ -472,7 +471,8 @@ def test_yaml_config_round_trip(class_path, tiny, layers):
     parser = ArgumentParser()
     parser.add_argument("--audio_encoder", type=AudioEncoder)
     init_args = "\n".join(f"    {key}: {value}" for key, value in tiny.items())
-    text = f"audio_encoder:\n  class_path: {class_path}\n  init_args:\n    checkpoint: null\n{init_args}\n"
+    text = (f"audio_encoder:\n  class_path: {class_path}\n  init_args:\n    checkpoint: null\n"
+            f"    allow_random_init: true\n{init_args}\n")
     config = parser.parse_string(text)
     assert parser.parse_string(parser.dump(config)) == config
     assert config.audio_encoder.init_args[layers] == 2

@@ -22,6 +22,7 @@ from lasr.models.audio._checkpoint import load_state_strict, plain_config, read_
 from lasr.models.audio._eat_backbone import EATArch, EATBackbone, EATRegularization
 from lasr.models.audio._frontend import real_samples_per_segment
 from lasr.models.audio.segments import average_segments, cut_segments, segments_per_clip
+from lasr.models.weights import require_weights
 
 _log = logging.getLogger(__name__)
 
@@ -58,8 +59,9 @@ class EATEncoder(AudioEncoder):
     segments (as PaSSTEncoder); only those run, in one batch, and their embeddings are averaged.
 
     Args:
-        checkpoint: local path to an EAT fairseq ``.pt`` (pre-trained or fine-tuned) or a Hugging Face
-            ``model.safetensors`` (or its directory); None -> random weights (logs a warning). The architecture
+        checkpoint: ``eat-base-pretrain`` (registry name, see ``lasr weights list``) or a local path to an EAT
+            fairseq ``.pt`` (pre-trained or fine-tuned) or a Hugging Face ``model.safetensors`` (or its
+            directory); None needs ``allow_random_init: true`` (random weights), else it is an error. The architecture
             args must match the file (sizes read from the weights, ``num_heads`` / ``norm_eps`` from its config
             when readable); a difference is a :class:`LasrError` naming the values to set.
         embed_dim, depth, num_heads, mlp_ratio, patch_size, n_mels, target_length, norm_eps: architecture
@@ -76,6 +78,8 @@ class EATEncoder(AudioEncoder):
     """
 
     sample_rate = SAMPLE_RATE
+    PRETRAINED = {"checkpoint": "eat-base-pretrain"}  # weight init arg -> registry name (preflight, lasr weights)
+    WEIGHTS_FROM_CHECKPOINT = {"checkpoint": None, "allow_random_init": True}  # rebuilding a trained model
 
     def __init__(
         self,
@@ -101,11 +105,13 @@ class EATEncoder(AudioEncoder):
         pooling: str = "cls",
         segment_seconds: float = 10.0,
         max_segments: int = 3,
+        allow_random_init: bool = False,
     ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         given = locals()
+        checkpoint = require_weights(checkpoint, allow_random_init, "EATEncoder", "eat-base-pretrain")
         arch = _from_args(EATArch, given)
         reg = _from_args(EATRegularization, given)
         state = None
@@ -120,13 +126,7 @@ class EATEncoder(AudioEncoder):
         self.norm_mean, self.norm_std = norm_mean, norm_std
         self.pooling = pooling
         self.eat = EATBackbone(arch, reg)
-        if state is None:
-            _log.warning(
-                "EATEncoder has random weights (checkpoint=None). For pretrained weights download the %s from %s "
-                "and set the encoder's `checkpoint` to its local path (see docs/weights.md).",
-                EAT_WEIGHTS_NAME, EAT_WEIGHTS_PAGE,
-            )
-        else:
+        if state is not None:
             state.setdefault(_POSITIONS, self.eat.state_dict()[_POSITIONS])  # a fixed table; absent in some ports
             load_state_strict(self.eat, state, checkpoint, "EAT", _WEIGHTS_HINT)
 
