@@ -30,6 +30,7 @@ TINY_BEATS_CFG = dict(  # what an official "cfg" of that size would hold (BEATs_
     relative_position_embedding=True, gru_rel_pos=True, dropout=0.1, encoder_layerdrop=0.05,
     layer_wise_gradient_decay_ratio=0.6, finetuned_model=False,
 )
+POSITIONS = "modality_encoders.IMAGE.fixed_positional_encoder.positions"
 TINY_EAT = dict(embed_dim=32, depth=2, num_heads=4, allow_random_init=True)
 DURATIONS = (3.0, 12.5, 25.0)  # 1, 2 and 3 segments of 10 s
 
@@ -363,11 +364,23 @@ class FakeDictConfig:
         self._parent = None
 
 
+OFFICIAL_POSITION_ROWS = 6144  # the table the official EAT code saves since April 2024 (it uses the first 512)
+
+
+def official_positions(encoder_state):
+    """``encoder_state`` with its 512-row position table extended to the official 6144 rows (first rows equal)."""
+    state = dict(encoder_state)
+    table = state[POSITIONS]
+    extra = torch.randn(1, OFFICIAL_POSITION_ROWS - table.shape[1], table.shape[2])
+    state[POSITIONS] = torch.cat([table, extra], dim=1)
+    return state
+
+
 def fairseq_eat_file(path, encoder_state, num_heads=4, fine_tuned=False):
     """An EAT checkpoint laid out as fairseq saves it (config objects, EMA teacher, decoder, numpy scalars)."""
     model_cfg = FakeDictConfig({"_name": "data2vec_multi", "depth": 2, "num_heads": num_heads, "embed_dim": 32,
                                 "norm_eps": 1e-6, "layer_norm_first": False})
-    state = dict(encoder_state)
+    state = official_positions(encoder_state)
     if fine_tuned:
         state = {"model." + key: value for key, value in state.items()}
         state.update({"fc_norm.weight": torch.ones(32), "fc_norm.bias": torch.zeros(32),
@@ -400,11 +413,14 @@ def test_eat_config_and_weight_shapes_are_checked(tmp_path):
         EATEncoder(checkpoint=str(path), **TINY_EAT)
     with pytest.raises(LasrError, match=r"depth=2 \(configured 3\)"):
         EATEncoder(checkpoint=str(path), **dict(TINY_EAT, depth=3))
-    with pytest.raises(LasrError, match=r"512 patch positions \(configured target_length 512"):
-        EATEncoder(checkpoint=str(path), **dict(TINY_EAT, target_length=512, num_heads=2))
+    # the official 6144-row table serves up to 6144 patches; more is an error, never a silently different model
+    with pytest.raises(LasrError, match=r"only 6144 patch positions \(configured target_length 16384 and n_mels 128 "
+                                        r"need 8192"):
+        EATEncoder(checkpoint=str(path), **dict(TINY_EAT, target_length=16384, num_heads=2))
 
 
-def test_eat_loads_hugging_face_port_layout(tmp_path):
+@pytest.mark.parametrize(("fine_tuned", "with_positions"), [(False, True), (True, True), (False, False)])
+def test_eat_loads_hugging_face_port_layout(tmp_path, fine_tuned, with_positions):
     """Names of the worstchan/EAT-* port as used by code that loads it (unverified against the files)."""
     from safetensors.torch import save_file
 
@@ -412,11 +428,14 @@ def test_eat_loads_hugging_face_port_layout(tmp_path):
     renames = {"modality_encoders.IMAGE.context_encoder.norm.": "model.pre_norm.",
                "modality_encoders.IMAGE.": "model.", "blocks.": "model.blocks."}
     port = {}
-    for key, value in state.items():
-        if key.endswith("positions"):
+    for key, value in official_positions(state).items():
+        if key.endswith("positions") and not with_positions:
             continue  # a fixed table: rebuilt when absent
         prefix = next(p for p in renames if key.startswith(p))
         port[renames[prefix] + key[len(prefix):]] = value.contiguous()
+    if fine_tuned:
+        port.update({"model.fc_norm.weight": torch.ones(32), "model.fc_norm.bias": torch.zeros(32),
+                     "model.head.weight": torch.zeros(527, 32), "model.head.bias": torch.zeros(527)})
     (tmp_path / "port").mkdir()
     save_file(port, str(tmp_path / "port" / "model.safetensors"))
     assert_loaded(EATEncoder(checkpoint=str(tmp_path / "port"), **TINY_EAT).eat, state)

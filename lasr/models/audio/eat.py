@@ -37,7 +37,8 @@ POOLINGS = ("cls", "mean")
 _FRONT = "modality_encoders.IMAGE."
 _POSITIONS = _FRONT + "fixed_positional_encoder.positions"
 # Pre-training and classification parts of the published files that do not feed the embedding.
-_UNUSED_PREFIXES = (_FRONT + "decoder.", "shared_decoder.", "recon_proj.", "cls_proj.", "fc_norm.", "head.")
+_UNUSED_PREFIXES = (_FRONT + "decoder.", "shared_decoder.", "recon_proj.", "cls_proj.")
+_CLASSIFIER_PREFIXES = ("fc_norm.", "head.", "model.fc_norm.", "model.head.")  # fine-tuned: fairseq / HF port
 _UNUSED_KEYS = {"_ema", "center", _FRONT + "encoder_mask"}
 # Hugging Face port (worstchan/EAT-*) -> fairseq names. Inferred from code that uses the port, not from its files.
 _HF_RENAMES = (
@@ -128,6 +129,7 @@ class EATEncoder(AudioEncoder):
         self.eat = EATBackbone(arch, reg)
         if state is not None:
             state.setdefault(_POSITIONS, self.eat.state_dict()[_POSITIONS])  # a fixed table; absent in some ports
+            state[_POSITIONS] = first_positions(state[_POSITIONS], self.eat.state_dict()[_POSITIONS].shape[1], checkpoint)
             load_state_strict(self.eat, state, checkpoint, "EAT", _WEIGHTS_HINT)
 
     def fbank(self, segments: Tensor, real_samples: Tensor) -> Tensor:
@@ -177,6 +179,10 @@ def read_eat_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, 
         state = {key.removeprefix("model."): value for key, value in state.items()}
     for old, new in _HF_RENAMES:
         state = {new + key[len(old):] if key.startswith(old) else key: value for key, value in state.items()}
+    classifier = sorted(key for key in state if key.startswith(_CLASSIFIER_PREFIXES))
+    if classifier:
+        _log.info("%s: dropping the classifier head %s (fine-tuned file; the embedding does not use it)", path, classifier)
+        state = {key: value for key, value in state.items() if key not in set(classifier)}
     if _FRONT + "local_encoder.proj.weight" not in state:
         raise LasrError(f"{path} is not an EAT checkpoint (no '{_FRONT}local_encoder.proj.weight'); {_WEIGHTS_HINT}")
     return {
@@ -228,16 +234,30 @@ def check_eat_arch(state: dict[str, Tensor], cfg: dict[str, Any] | None, arch: E
         for name, value in found.items() if value != getattr(arch, name)
     ]
     tokens = (arch.target_length // arch.patch_size) * (arch.n_mels // arch.patch_size)
-    if _POSITIONS in state and state[_POSITIONS].shape[1] != tokens:
+    if _POSITIONS in state and state[_POSITIONS].shape[1] < tokens:  # a larger table is cut, as EAT does
         differences.append(
-            f"{state[_POSITIONS].shape[1]} patch positions (configured target_length {arch.target_length} and "
-            f"n_mels {arch.n_mels} give {tokens})"
+            f"only {state[_POSITIONS].shape[1]} patch positions (configured target_length {arch.target_length} "
+            f"and n_mels {arch.n_mels} need {tokens})"
         )
     if differences:
         raise LasrError(
             f"{path} holds an EAT model with other hyper-parameters than configured: {', '.join(differences)}; "
             "set these EATEncoder init args to the checkpoint's values"
         )
+
+
+def first_positions(table: Tensor, tokens: int, path: str | Path) -> Tensor:
+    """The first ``tokens`` rows of a (1, rows, D) fixed position table.
+
+    Since April 2024 the official EAT code saves a table of 6144 rows and uses the first ``tokens`` (512 for
+    10.24 s at 128 mel bins); a smaller table cannot serve the configured input and is an error.
+    """
+    if table.shape[1] < tokens:
+        raise LasrError(f"{path}: the position table has {table.shape[1]} rows, the configured input needs {tokens}")
+    if table.shape[1] > tokens:
+        _log.info("%s: using the first %d of %d position-table rows (as the official EAT code)", path, tokens,
+                  table.shape[1])
+    return table[:, :tokens]
 
 
 def _from_args(config_class: type, args: dict[str, Any]) -> Any:
