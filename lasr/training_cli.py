@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Literal
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
@@ -58,6 +59,9 @@ class LasrCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=True,
                             help="after fit, test the best checkpoint when the data module has a test set")
+        parser.add_argument("--test_ckpt", type=Literal["best", "last"], default="best",
+                            help="checkpoint tested after fit: best (by the monitor) or last (the final epoch, as "
+                                 "the DCASE 2025 baseline tests)")
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand in ("fit", "validate", "test"):
@@ -68,10 +72,11 @@ class LasrCLI(LightningCLI):
         config = self.config[self.subcommand]
         has_test = bool(getattr(self.datamodule, "test_sources", None))
         if config.get("test_after_fit", True) and has_test and not self.trainer.interrupted:
+            which = config.get("test_ckpt", "best")
             callback = self.trainer.checkpoint_callback
-            best = getattr(callback, "best_model_path", "") if callback else ""
-            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
-            self._print_stage("test", f"test ({'best checkpoint ' + best if best else 'final weights'})")
+            path = getattr(callback, f"{which}_model_path", "") if callback else ""
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=path or None)
+            self._print_stage("test", f"test ({f'{which} checkpoint ' + path if path else 'final weights'})")
 
     def after_test(self) -> None:
         self._print_stage("test", "test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lasr.errors import LasrError
-from lasr.models.weights import REGISTRY, check_entry, local_path, weights_dir
+from lasr.models.weights import REGISTRY, check_entry, local_path, resolve_weights, weights_dir
 from lasr.utils.download import download
 
 
@@ -64,6 +64,34 @@ def download_weights(name: str, mirror: str | None = None, progress: bool = True
     return [f"{name}: {target}"]
 
 
+def import_baseline(source: str, out: str, config: str) -> list[str]:
+    """Convert the DCASE 2025 baseline checkpoint into a lasr checkpoint for ``lasr test --ckpt_path``.
+
+    The model is built from ``config`` (PaSST-S + RoBERTa-large; no pretrained file is read: all weights come
+    from ``source``) and loaded strictly; the output carries ``config``'s model and data sections.
+    """
+    import torch
+    import yaml
+
+    from lasr.models.audio._checkpoint import read_checkpoint
+    from lasr.models.baseline_checkpoint import baseline_state_dict, lightning_checkpoint, load_baseline_state
+    from lasr.models.weights import without_pretrained_files
+    from lasr.tasks.run_config import build_dual_encoder, read_run_config
+    from lasr.utils.atomic import atomic_path
+
+    source = resolve_weights(source)
+    hint = "`lasr weights download dcase2025-t6-baseline` (docs/pipeline.md)"
+    state = baseline_state_dict(read_checkpoint(source, "DCASE 2025 baseline", hint), source)
+    model_section, data_args = read_run_config({}, source, config)
+    model = build_dual_encoder(without_pretrained_files(model_section))
+    load_baseline_state(model, state, source)
+    full = yaml.safe_load(open(config, encoding="utf-8"))
+    with atomic_path(out) as tmp:
+        torch.save(lightning_checkpoint(model, {"model": full.get("model"), "data": full.get("data")}), tmp)
+    return [f"imported {source} ({len(state)} tensors) -> {out}",
+            f"test it: lasr test --config {config} --config configs/pipeline/baseline_test.yaml --ckpt_path {out}"]
+
+
 def _entry(name: str):
     if name not in REGISTRY:
         raise LasrError(f"unknown weights {name!r}; `lasr weights list` shows the names: {', '.join(REGISTRY)}")
@@ -79,6 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     get.add_argument("name")
     get.add_argument("--url", help="a mirror URL to fetch a single-file entry from instead")
     get.add_argument("--no-progress", action="store_true")
+    imp = sub.add_parser("import-baseline", help="convert the DCASE 2025 Task 6 baseline checkpoint to a lasr one")
+    imp.add_argument("source", nargs="?", default="dcase2025-t6-baseline", help="the .ckpt (or its registry name)")
+    imp.add_argument("--out", default="checkpoints/dcase2025_baseline/lasr.ckpt")
+    imp.add_argument("--config", default="configs/stage1_pretrain.yaml", help="config of the matching lasr model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,5 +121,8 @@ def run(args: argparse.Namespace) -> int:
         lines, ok = check_weights(args.names)
         print("\n".join(lines))
         return 0 if ok else 1
+    if args.action == "import-baseline":
+        print("\n".join(import_baseline(args.source, args.out, args.config)))
+        return 0
     print("\n".join(download_weights(args.name, args.url, progress=not args.no_progress)))
     return 0
