@@ -82,3 +82,13 @@ def test_test_batch_limit_names_the_setting():
     assert limited_test_setting(SimpleNamespace(fast_dev_run=True, limit_test_batches=1.0)) == "fast_dev_run=True"
     assert limited_test_setting(SimpleNamespace(fast_dev_run=False, limit_test_batches=2)) == "limit_test_batches=2"
     assert limited_test_setting(SimpleNamespace(fast_dev_run=False, limit_test_batches=0.5)) == "limit_test_batches=0.5"
+
+
+def test_aistat_stage1_overlay_names_all_its_corpora(no_weights, capsys):
+    configs = REPO / "configs"
+    assert main(["fit", "--config", str(configs / "stage1_pretrain.yaml"),
+                 "--config", str(configs / "pipeline" / "aistat_stage1.yaml")]) == 2
+    err = capsys.readouterr().err
+    for manifest in ("clotho_development", "audiocaps_train", "wavcaps_freesound", "wavcaps_bbc_sound_effects",
+                     "wavcaps_soundbible", "wavcaps_audioset_sl"):
+        assert f"manifest data/manifests/{manifest}.jsonl.gz not found" in err
