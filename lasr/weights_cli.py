@@ -6,7 +6,7 @@ import argparse
 
 from lasr.errors import LasrError
 from lasr.models.weights import REGISTRY, check_entry, local_path, resolve_weights, weights_dir
-from lasr.utils.download import download
+from lasr.models.download import download
 
 
 def _size(value: int | None) -> str:

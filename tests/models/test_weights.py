@@ -16,7 +16,7 @@ import torch
 from lasr.cli import main
 from lasr.errors import LasrError
 from lasr.models.weights import REGISTRY, resolve_weights, without_pretrained_files
-from lasr.utils.download import download
+from lasr.models.download import download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
