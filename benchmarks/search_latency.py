@@ -2,9 +2,13 @@
 
 Measures (a) in-memory chunked search for a single query and a batch of queries at several chunk sizes, and
 (b) with ``--on-disk``, the same search through an on-disk index of memory-mapped shards (as `lasr embed` writes;
-the first pass reads from disk, the later ones from the page cache).
+the first pass reads from disk, the later ones from the page cache), and (c) with ``--faiss``, faiss indexes
+(exact flat, HNSW, IVF-PQ; `lasr embed --faiss KIND`) over the same on-disk index: build time, latency per
+query (one query at a time) and recall@10 against the exact search.  For (c) the collection is CLUSTERED
+(unit vectors near ``--centres`` random centres), as real clip embeddings are; on uniformly random vectors
+every neighbour is nearly equidistant and no approximate index is meaningful.
 
-    .venv/bin/python benchmarks/search_latency.py [--clips 1000000] [--dim 1024] [--k 10] [--on-disk]
+    .venv/bin/python benchmarks/search_latency.py [--clips 1000000] [--dim 1024] [--k 10] [--on-disk] [--faiss]
 """
 
 from __future__ import annotations
@@ -25,14 +29,32 @@ from lasr.search.topk import chunked_topk, split_rows
 GENERATE_ROWS = 100_000  # random rows made at once, so the collection is never held twice
 
 
-def random_collection(clips: int, dim: int, seed: int = 0) -> torch.Tensor:
-    """(clips, dim) float32 unit vectors."""
+def random_collection(clips: int, dim: int, seed: int = 0, centres: int = 0, spread: float = 0.5) -> torch.Tensor:
+    """(clips, dim) float32 unit vectors: uniform on the sphere, or near ``centres`` random centres."""
     gen = torch.Generator().manual_seed(seed)
     out = torch.empty(clips, dim)
+    centre_vectors = F.normalize(torch.randn(centres, dim, generator=gen), dim=1) if centres else None
     for start in range(0, clips, GENERATE_ROWS):
         block = out[start:start + GENERATE_ROWS]
-        block.copy_(F.normalize(torch.randn(block.shape, generator=gen), dim=1))
+        noise = torch.randn(block.shape, generator=gen)
+        if centre_vectors is not None:
+            picked = centre_vectors[torch.randint(0, centres, (block.shape[0],), generator=gen)]
+            noise = picked + spread * noise / dim**0.5
+        block.copy_(F.normalize(noise, dim=1))
     return out
+
+
+def write_index(collection: torch.Tensor, root: str, shard_size: int) -> EmbeddingIndex:
+    """An on-disk index of ``collection``, laid out as `lasr embed` writes it."""
+    meta = {"embed_dim": collection.shape[1], "checkpoint": "random", "model_fingerprint": "random",
+            "sample_rate": 0, "max_seconds": 0.0, "source": "random", "collection_digest": "random",
+            "count": collection.shape[0], "shard_size": shard_size}
+    index = EmbeddingIndex.create_or_resume(root, meta)
+    for number, begin in enumerate(range(0, collection.shape[0], shard_size)):
+        rows = collection[begin:begin + shard_size].numpy()
+        ids = [f"clip{i}" for i in range(begin, begin + rows.shape[0])]
+        index.write_shard(number, rows, ids, ids, [])
+    return index
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:
@@ -66,23 +88,44 @@ def bench_memory(collection: torch.Tensor, args: argparse.Namespace) -> None:
 
 
 def bench_disk(collection: torch.Tensor, args: argparse.Namespace) -> None:
-    shard_size = args.shard_size
     with tempfile.TemporaryDirectory() as tmp:
-        meta = {"embed_dim": collection.shape[1], "checkpoint": "random", "model_fingerprint": "random",
-                "sample_rate": 0, "max_seconds": 0.0, "source": "random", "collection_digest": "random",
-                "count": collection.shape[0], "shard_size": shard_size}
-        index = EmbeddingIndex.create_or_resume(tmp, meta)
         start = time.perf_counter()
-        for number, begin in enumerate(range(0, collection.shape[0], shard_size)):
-            rows = collection[begin:begin + shard_size].numpy()
-            ids = [f"clip{i}" for i in range(begin, begin + rows.shape[0])]
-            index.write_shard(number, rows, ids, ids, [])
+        index = write_index(collection, tmp, args.shard_size)
         print(f"on disk    wrote {index.n_shards} shards in {time.perf_counter() - start:.1f} s")
         query = F.normalize(torch.randn(1, collection.shape[1]), dim=1)
         for chunk_rows in args.chunk_rows:
             median, best = timed(lambda: search_index(index, query, args.k, chunk_rows), args.repeats)
             print(f"on disk    queries    1  chunk {chunk_rows:>9,}  median {1000 * median:8.1f} ms  "
                   f"min {1000 * best:8.1f} ms  (page cache warm after the first pass)")
+
+
+def bench_faiss(args: argparse.Namespace) -> None:
+    from lasr.search.ann import FaissSearcher, FaissSpec, SearchParams, build_faiss
+
+    collection = random_collection(args.clips, args.dim, seed=0, centres=args.centres)
+    queries = random_collection(args.faiss_queries, args.dim, seed=1, centres=args.centres)  # same centres
+    exact_rows = chunked_topk(queries, split_rows(collection), args.k)[1]
+    print(f"faiss      {args.clips:,} clustered clips ({args.centres:,} centres) x {args.dim}, "
+          f"{args.faiss_queries} queries one at a time, k={args.k}")
+    with tempfile.TemporaryDirectory() as tmp:
+        index = write_index(collection, tmp, args.shard_size)
+        del collection
+        for spec in (FaissSpec(kind="flat"), FaissSpec(kind="hnsw"), FaissSpec(kind="ivfpq")):
+            start = time.perf_counter()
+            build_faiss(index, spec)
+            build_seconds = time.perf_counter() - start
+            searcher = FaissSearcher(EmbeddingIndex.open(tmp), spec.kind)
+            params = SearchParams()
+            rows, times = [], []
+            for query in queries.split(1):
+                start = time.perf_counter()
+                rows.append(searcher.search(query, args.k, params)[1])
+                times.append(time.perf_counter() - start)
+            found = torch.cat(rows)
+            recall = sum(len(set(a) & set(b)) for a, b in zip(found.tolist(), exact_rows.tolist()))
+            recall /= exact_rows.numel()
+            print(f"faiss      {spec.kind:<6} build {build_seconds:7.1f} s   median {1000 * statistics.median(times):8.2f} "
+                  f"ms/query   recall@{args.k} {recall:.3f}   ({params})")
 
 
 def main() -> None:
@@ -96,14 +139,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--on-disk", action="store_true", help="also search an on-disk index of shards")
     parser.add_argument("--shard-size", type=int, default=65_536)
+    parser.add_argument("--faiss", action="store_true", help="also build and query faiss flat / HNSW / IVF-PQ")
+    parser.add_argument("--faiss-only", action="store_true", help="only the faiss part")
+    parser.add_argument("--faiss-queries", type=int, default=100)
+    parser.add_argument("--centres", type=int, default=10_000, help="clusters of the faiss collection")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.faiss_only:
+        bench_faiss(args)
+        return
     collection = random_collection(args.clips, args.dim)
     print(f"{args.clips:,} clips x {args.dim} float32 ({collection.numel() * 4 / 2**30:.2f} GiB), k={args.k}, "
           f"{args.threads} thread(s), torch {torch.__version__}, numpy {np.__version__}")
     bench_memory(collection, args)
     if args.on_disk:
         bench_disk(collection, args)
+    if args.faiss:
+        del collection
+        bench_faiss(args)
 
 
 if __name__ == "__main__":

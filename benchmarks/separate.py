@@ -3,7 +3,7 @@
 1. Real-time factor (processing time / audio duration) of one forward pass of the reference-size ResUNet30
    (random weights, fp32, batch 1, query encoding excluded) on a 10 s clip at 16 kHz (1024 / 160, DCASE) and at
    32 kHz (2048 / 320, AudioSep).
-2. Peak resident memory of the streaming file path (`lasr.separate.separate_file`: windowed read, overlap-add,
+2. Peak resident memory of the streaming file path (`lasr.models.separation.streaming.separate_file`: windowed read, overlap-add,
    incremental write) for a short and a long file, each in a fresh process. Bounded memory means the two peaks
    are about equal: the window, not the file, sets it. The long-file run uses a narrower separator by default
    (``--memory-channels``) so it finishes in minutes on a laptop CPU; the memory argument does not depend on
@@ -29,7 +29,7 @@ import soundfile as sf
 import torch
 
 from lasr.models.separation.resunet import ResUNet30
-from lasr.separate import separate_file
+from lasr.models.separation.streaming import separate_file
 
 SETTINGS = {"16 kHz (1024/160)": (16000, 1024, 160), "32 kHz (2048/320)": (32000, 2048, 320)}
 CLIP_SECONDS = 10.0

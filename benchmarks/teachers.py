@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from lasr.data.manifest import read_manifest
-from lasr.distill.embed import embed_texts, iter_clip_embeddings
-from lasr.tasks.run_config import LoadedModel, load_dual_encoder
+from lasr.models.embedding import embed_texts, iter_clip_embeddings
+from lasr.models.run_config import LoadedModel, load_dual_encoder
 
 
 def passt_teacher() -> LoadedModel:

@@ -4,7 +4,7 @@ stage 1 (the existing demo checkpoint, or trained) -> ``lasr teachers`` -> stage
 ``lasr cluster`` -> stage 3 (topic heads) -> ``lasr ensemble`` (every stage's test metrics side by side,
 plus the ensemble of the three stages' models).
 
-Run: ``python -m lasr.demo_chain`` (or ``scripts/demo_pipeline.sh``).  The stage configs are the demo configs
+Run: ``lasr demo-chain`` (or ``scripts/demo_pipeline.sh``).  The stage configs are the demo configs
 with their data and output paths rewritten to ``--demo`` and ``--out``; ``--override FILE.yaml`` deep-merges
 extra keys into every stage's config (a node with ``class_path`` replaces the node it lands on), which is how the
 tests shrink the models.
@@ -12,7 +12,6 @@ tests shrink the models.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -126,28 +125,3 @@ def run_chain(demo: Path, out: Path, existing_stage1: Path | None, override: dic
     print(f"topics: {clusters['n_topics']} ({100 * clusters['outlier_share']:.1f}% outlier captions); step times (s): "
           + ", ".join(f"{k} {v:.0f}" for k, v in chain.timings.items()))
     return columns
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lasr.demo_chain", description=__doc__.splitlines()[0])
-    parser.add_argument("--demo", default="demo_data", help="demo corpus (lasr data demo --out DIR)")
-    parser.add_argument("--out", default="outputs/demo", help="where every stage writes")
-    parser.add_argument("--stage1", default=str(DEFAULT_STAGE1), help="existing stage-1 demo checkpoint to start from")
-    parser.add_argument("--stage1-config", default=str(CONFIGS / "stage1_demo.yaml"),
-                        help="config of --stage1 ('-': the one stored in the checkpoint)")
-    parser.add_argument("--train-stage1", action="store_true", help="train stage 1 even if --stage1 exists")
-    parser.add_argument("--override", help="YAML deep-merged into every stage config (tests: tiny models)")
-    parser.add_argument("--min-topic-size", type=int, default=10, help="HDBSCAN min_cluster_size for the demo")
-    args = parser.parse_args(argv)
-    demo = Path(args.demo)
-    if not (demo / "manifests" / "clotho_development.jsonl.gz").is_file():
-        print(f"no demo corpus in {demo}: run `lasr data demo --out {demo} --seed 0` first", file=sys.stderr)
-        return 2
-    existing = Path(args.stage1) if Path(args.stage1).is_file() and not args.train_stage1 else None
-    override = yaml.safe_load(Path(args.override).read_text(encoding="utf-8")) if args.override else None
-    run_chain(demo, Path(args.out), existing, override, args.min_topic_size, args.stage1_config)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -50,7 +50,7 @@ TINY_MODEL = {
 
 def write_tiny_checkpoint(folder: Path, seed: int) -> Path:
     """``folder/last.ckpt`` + ``folder/config.yaml`` (as LightningCLI would leave them); returns the ckpt."""
-    from lasr.tasks.run_config import build_dual_encoder
+    from lasr.models.run_config import build_dual_encoder
 
     folder.mkdir(parents=True, exist_ok=True)
     config = {"model": {"class_path": "lasr.tasks.RetrievalTask", "init_args": {"model": TINY_MODEL}}}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lasr.data.text import caption_identity_key
+from lasr.data.caption_table import normalise
 
 CHAT_MARKERS = re.compile(r"<\|[^|>]*\|>|<(start|end)_of_turn>|</?s>|<bos>|<eos>|\[/?INST\]|^\s*(assistant|model)\s*\n",
                           re.IGNORECASE)
@@ -31,9 +31,6 @@ class FilterConfig:
     max_words: int = 30
     max_non_ascii_fraction: float = 0.02
     echo_overlap: float = 0.7   # word-set Jaccard with the instruction or a few-shot answer that counts as an echo
-
-
-normalise = caption_identity_key  # identity and duplicate checks (lasr.data.text)
 
 
 def _jaccard(a: str, b: str) -> float:

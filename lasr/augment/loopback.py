@@ -5,12 +5,11 @@ It runs aiohttp.web in a background thread. Faults are injected per request from
 connection), ``"length"`` (finish reason length)); every request also waits ``latency_s``. The default answer is
 a deterministic rewording of the last user message, so it passes the filters.
 
-    python -m lasr.augment.loopback --port 8000 --latency 0.05    # standalone
+    lasr augment loopback --port 8000 --latency 0.05    # standalone
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import threading
@@ -121,20 +120,3 @@ class LoopbackChatServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
-    args = parser.parse_args()
-    server = LoopbackChatServer(args.latency, port=args.port).start()
-    print(f"serving {server.url}/chat/completions (Ctrl-C to stop)", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.stop()
-
-
-if __name__ == "__main__":
-    main()

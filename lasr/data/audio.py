@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from lasr.data.shards import is_shard_path, open_shard_audio
 from lasr.errors import AudioError
 
 SILENCE_PEAK = 1e-5  # a clip whose peak is below this (about -100 dBFS) is treated as silent
@@ -32,11 +33,15 @@ class AudioInfo:
 
 def probe_audio(path: str | Path) -> AudioInfo:
     """Header facts of an audio file; raises :class:`AudioError` (naming the file) if missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError("audio file not found", path)
+    if is_shard_path(path):
+        source = open_shard_audio(path)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise AudioError("audio file not found", path)
+        source = str(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(source)
     except Exception as err:  # libsndfile raises RuntimeError/LibsndfileError with terse text
         raise AudioError(f"unreadable audio ({err})", path) from None
     if info.frames <= 0:
@@ -51,13 +56,15 @@ def read_window(path: str | Path, start: int = 0, frames: int = -1) -> tuple[np.
         (audio, sample_rate) with audio of shape ``(frames, channels)`` float32.
     """
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with sf.SoundFile(open_shard_audio(path) if is_shard_path(path) else str(path)) as handle:
             if start:
                 handle.seek(start)
             audio = handle.read(frames=frames, dtype="float32", always_2d=True)
             return audio, handle.samplerate
     except FileNotFoundError:
         raise AudioError("audio file not found", path) from None
+    except AudioError:
+        raise
     except Exception as err:
         raise AudioError(f"unreadable audio ({err})", path) from None
 

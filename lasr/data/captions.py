@@ -7,12 +7,14 @@ the DataModule.
 
 from __future__ import annotations
 
+import inspect
 import logging
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from lasr.data.caption_table import normalise, read_table
 from lasr.data.manifest import ClipRecord
-from lasr.data.text import caption_identity_key
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,6 @@ class AugmentedCaptionPolicy(CaptionPolicy):
     def __init__(self, table: str, p_original: float = 0.4,
                  kinds: tuple[str, ...] | list[str] = ("paraphrase", "rewrite", "backtranslate"),
                  kind_weights: dict[str, float] | None = None, match: str = "slot", log_every: int = 2000):
-        from lasr.augment.export import read_table
-
         if not 0.0 <= p_original <= 1.0:
             raise ValueError(f"p_original must be in [0, 1], got {p_original}")
         if match not in ("slot", "text"):
@@ -65,14 +65,14 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         self.table, self.p_original, self.kinds = str(table), p_original, tuple(kinds)
         self.kind_weights = dict(kind_weights) if kind_weights else None
         self.match = match
-        self._normalise = caption_identity_key
+        self._normalise = normalise
         self.by_key: dict[tuple[str, int], dict[str, list[str]]] = {}
         self.by_text: dict[str, dict[str, list[str]]] = {}
         for row in read_table(table):
             if row["kind"] not in self.kinds or not row.get("text"):
                 continue
             for index, key in ((self.by_key, (row["clip_key"], int(row["slot"]))),
-                               (self.by_text, caption_identity_key(row["source"]))):
+                               (self.by_text, normalise(row["source"]))):
                 index.setdefault(key, {}).setdefault(row["kind"], []).append(row["text"])
         self.served_original = 0
         self.served_augmented = 0
@@ -117,3 +117,36 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         """Fraction of training captions served by this process that were LLM variants."""
         total = self.served_original + self.served_augmented
         return self.served_augmented / total if total else 0.0
+
+
+# ---- which strings the student can see (teachers embed them; distillation checks them) ------------------
+def _flatten(found: Any) -> list[str]:
+    """Variant texts from a list of strings, a string, or a ``kind -> [texts]`` dict."""
+    if isinstance(found, str):
+        return [found]
+    if isinstance(found, dict):
+        return [text for texts in found.values() for text in texts]
+    return list(found or ())
+
+
+def policy_variants(policy: Any, record: ClipRecord) -> list[str]:
+    """Augmented captions a policy can serve for ``record``: ``policy.variants(record)``, or per caption slot
+    ``policy.variants(record, slot)`` (e.g. :class:`lasr.data.captions.AugmentedCaptionPolicy`); [] without one."""
+    variants: Callable | None = getattr(policy, "variants", None)
+    if variants is None:
+        return []
+    if len(inspect.signature(variants).parameters) >= 2:
+        return [text for slot in range(len(record.captions)) for text in _flatten(variants(record, slot))]
+    return _flatten(variants(record))
+
+
+def student_caption_texts(records: Sequence[ClipRecord], policy: Any = None,
+                          extra: dict[str, list[str]] | None = None) -> list[str]:
+    """Unique caption strings (first-seen order): originals, the policy's variants, and ``extra[key]``."""
+    texts: dict[str, None] = {}
+    for record in records:
+        texts.update(dict.fromkeys(record.captions))
+        texts.update(dict.fromkeys(policy_variants(policy, record)))
+        if extra:
+            texts.update(dict.fromkeys(extra.get(record.key, ())))
+    return list(texts)

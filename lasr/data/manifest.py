@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from lasr.data.shards import MANIFEST_NAME as SHARD_MANIFEST_NAME
+from lasr.data.shards import is_shard_folder, is_shard_path, resolve_shard_path
 from lasr.errors import DataError
 from lasr.utils.atomic import atomic_open
 
@@ -90,8 +92,11 @@ def _open_text(path: Path, mode: str):
 
 
 def read_manifest(path: str | Path) -> list[ClipRecord]:
-    """Read a ``.jsonl`` or ``.jsonl.gz`` manifest; a bad line raises :class:`DataError` naming file and line."""
+    """Read a ``.jsonl`` or ``.jsonl.gz`` manifest, or a shard folder written by ``lasr data shard`` (its
+    records, audio read from the shards); a bad line raises :class:`DataError` naming file and line."""
     path = Path(path)
+    if path.is_dir() and is_shard_folder(path):
+        path = path / SHARD_MANIFEST_NAME
     if not path.is_file():
         raise DataError("manifest not found", path)
     records: list[ClipRecord] = []
@@ -102,6 +107,8 @@ def read_manifest(path: str | Path) -> list[ClipRecord]:
                 continue
             try:
                 record = ClipRecord.from_dict(json.loads(line))
+                if is_shard_path(record.audio_path):
+                    record = dataclasses.replace(record, audio_path=resolve_shard_path(record.audio_path, path.parent))
             except (json.JSONDecodeError, ValueError, TypeError) as err:
                 raise DataError(f"invalid manifest record: {err}", path, line_no) from None
             if record.key in seen:

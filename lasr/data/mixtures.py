@@ -8,12 +8,11 @@ energy-matched to the target and then scaled to a target-to-interferer ratio dra
 mixture are scaled to a peak of 0.9. The query is the target's caption through the DataModule's caption policy.
 
 Evaluation: each CSV row is mixed exactly as the DCASE evaluator does (``noise *= sqrt(Ps / (10^(snr/10) Pn))``,
-same peak rule). ``python -m lasr.data.mixtures`` writes such a CSV deterministically from manifests.
+same peak rule). ``lasr data mixtures`` writes such a CSV deterministically from manifests.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import math
@@ -413,31 +412,10 @@ class SeparationDataModule(AudioTextDataModule):
         return {s for s in strings if s.strip()}
 
 
-# ---- command: python -m lasr.data.mixtures -----------------------------------------------------------------------
+# ---- command: lasr data mixtures ---------------------------------------------------------------------------------
 def make_mixture_csv(manifests: Sequence[str], out: str | Path, per_clip: int = 1, seed: int = 0,
                      min_snr_db: float = -15.0, max_snr_db: float = 15.0, integer_snr: bool = True) -> int:
     """Plan evaluation mixtures over the clips of ``manifests`` and write them to ``out``; returns the row count."""
     records = [r for path in manifests for r in read_manifest(path)]
     specs = plan_mixtures(records, per_clip, seed, min_snr_db, max_snr_db, integer_snr)
     return write_mixture_csv(specs, out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lasr.data.mixtures",
-                                     description="write a deterministic source,noise,snr,caption mixture CSV")
-    parser.add_argument("manifests", nargs="+", help="manifest(s) (.jsonl/.jsonl.gz) whose clips are mixed")
-    parser.add_argument("--out", required=True, help="CSV to write")
-    parser.add_argument("--per-clip", type=int, default=1, help="mixtures per captioned clip (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-snr-db", type=float, default=-15.0)
-    parser.add_argument("--max-snr-db", type=float, default=15.0)
-    parser.add_argument("--continuous-snr", action="store_true", help="uniform real SNRs instead of integers")
-    args = parser.parse_args(argv)
-    count = make_mixture_csv(args.manifests, args.out, args.per_clip, args.seed, args.min_snr_db, args.max_snr_db,
-                             not args.continuous_snr)
-    print(f"wrote {count} mixtures to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

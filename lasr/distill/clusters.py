@@ -16,7 +16,6 @@ Outputs in ``--out`` (each written atomically): ``caption_topics.csv`` (clip_key
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import os
@@ -29,15 +28,13 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
+from lasr.data.cluster_tables import CAPTION_TABLE, CLIP_TABLE, OUTLIER, SUMMARY, TOPICS
 from lasr.data.manifest import ClipRecord
-from lasr.distill.store import write_json
+from lasr.data.teacher_store import write_json
 from lasr.errors import DataError, LasrError
 from lasr.utils.atomic import atomic_open
 
 log = logging.getLogger(__name__)
-
-OUTLIER = -1
-CAPTION_TABLE, CLIP_TABLE, TOPICS, SUMMARY = "caption_topics.csv", "clip_topics.csv", "topics.json", "summary.json"
 
 
 @dataclass
@@ -217,38 +214,3 @@ def format_summary(summary: dict[str, Any], keywords: dict | None = None, shown:
     for topic in (keywords or {}).get("topics", [])[:shown]:
         lines.append(f"  topic {topic['topic']:>3} ({topic['size']:>5}): {', '.join(topic['keywords'][:6])}")
     return "\n".join(lines)
-
-
-# ---- CLI -------------------------------------------------------------------------------------------------------
-_CLI_KEYS = ("embedding_model", "n_neighbors", "n_components", "min_dist", "random_state", "min_topic_size",
-             "min_samples", "outliers", "reduce_threshold", "max_outlier_share")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", nargs="+", required=True, help="training manifests (.jsonl[.gz])")
-    parser.add_argument("--out", required=True, help="output folder for the tables")
-    parser.add_argument("--config", help="YAML of ClusterConfig keys (e.g. configs/clusters.yaml); flags override")
-    defaults = ClusterConfig()
-    for key in _CLI_KEYS:
-        kind = type(getattr(defaults, key)) if getattr(defaults, key) is not None else int
-        choices = ("ignore", "reduce") if key == "outliers" else None
-        parser.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None, choices=choices,
-                            help=f"default {getattr(defaults, key)!r}")
-
-
-def run(args: argparse.Namespace) -> int:
-    from lasr.distill.teachers import read_training_records
-
-    overrides = {key: getattr(args, key) for key in _CLI_KEYS}
-    if args.config:
-        config = ClusterConfig.from_yaml(args.config, **overrides)
-    else:
-        config = ClusterConfig(**{k: v for k, v in overrides.items() if v is not None})
-    records = read_training_records(args.data)
-    summary = cluster_captions(records, args.out, config, sources=args.data)
-    import json
-
-    keywords = json.loads((Path(args.out) / TOPICS).read_text(encoding="utf-8"))
-    print(format_summary(summary, keywords))
-    print(f"wrote {args.out}/{{{CAPTION_TABLE},{CLIP_TABLE},{TOPICS},{SUMMARY}}} in {summary['elapsed_s']} s")
-    return 0

@@ -12,9 +12,7 @@ Files written to ``--out`` (atomically): ``metrics.json`` (every member and the 
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +22,11 @@ import torch
 from torch import Tensor
 
 from lasr.data.manifest import ClipRecord, read_manifest
-from lasr.distill.embed import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
-from lasr.distill.store import teacher_dir_name, write_json
+from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
+from lasr.data.teacher_store import teacher_dir_name, write_json
 from lasr.errors import DataError, LasrError
 from lasr.metrics.retrieval import load_relevance_csv, resolve_relevance, retrieval_metrics
-from lasr.tasks.run_config import configs_per_checkpoint, load_dual_encoder
+from lasr.models.run_config import configs_per_checkpoint, load_dual_encoder
 from lasr.utils.atomic import atomic_open
 
 log = logging.getLogger(__name__)
@@ -184,30 +182,3 @@ def run_ensemble(checkpoints: Sequence[str], manifests: Sequence[str], out: str 
               "n_queries": len(query_texts), "n_audio": len(data.records)}
     write_json(out / "metrics.json", result)
     return result
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", nargs="+", required=True, help="checkpoints to evaluate and average")
-    parser.add_argument("--data", nargs="+", required=True, help="evaluation manifests (.jsonl[.gz])")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--config", nargs="+", help="configs for checkpoints that do not carry theirs "
-                        "(one for all, or one per checkpoint with '-' = stored config)")
-    parser.add_argument("--relevance", help="DCASE 2025 relevance CSV (query,audio_filenames): multi-positive "
-                        "mAP@k, and its queries are the submission rows")
-    parser.add_argument("--queries", help="CSV of query captions (column query or caption) for the submission "
-                        "when there is no relevance file (default: the manifests' captions)")
-    parser.add_argument("--weights", nargs="+", type=float, help="member weights (default: equal)")
-    parser.add_argument("--top-k", type=int, default=16, help="files per query in topk.csv (DCASE ranks mAP@16)")
-    parser.add_argument("--seconds", type=float, help="audio crop in s (default: each model's eval_seconds, else 30)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-
-
-def run(args: argparse.Namespace) -> int:
-    result = run_ensemble(args.ckpt, args.data, args.out, args.config, args.relevance, args.queries, args.weights,
-                          args.top_k, args.seconds, args.batch_size, args.device)
-    if any(result["metrics"].values()):
-        print(format_table(result["metrics"], title=f"== {result['n_audio']} clips =="))
-    print(f"wrote {args.out}/metrics.json, submission.csv ({result['n_queries']} queries x {result['n_audio']} "
-          f"files), topk.csv")
-    return 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import csv
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
@@ -100,12 +100,14 @@ def _score_blocks(queries: Tensor, items: Tensor, rows: int) -> Iterator[tuple[i
 
 
 def _count(indicator: Tensor, dim: int) -> Tensor:
-    """Count the ones of a 0./1. float indicator along ``dim``, as long.
+    """Count the ones of a 0./1. float indicator (P, N) along ``dim``, as long.
 
-    Comparisons written into a float buffer and summed as floats are ~4x faster than bool masks summed as
-    integers (which torch casts first), and exact below 2**24 (float32) terms.
+    A product with a vector of ones runs at memory speed (BLAS), about twice as fast as ``sum`` and ~8x
+    faster than summing a bool mask; sums of zeros and ones are exact below 2**24 terms in float32.
     """
-    return indicator.sum(dim).long()
+    ones = indicator.new_ones(indicator.shape[dim])
+    counts = indicator @ ones if dim == 1 else ones @ indicator
+    return counts.long()
 
 
 def _ranks_of_columns(scores: Tensor, columns: Tensor, indicator: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -128,15 +130,63 @@ def _ranks_of_columns(scores: Tensor, columns: Tensor, indicator: Tensor | None 
     return ranks, own.squeeze(1)
 
 
-def _t2a_ranks(text_emb: Tensor, audio_emb: Tensor, target: Tensor, rows: int) -> tuple[Tensor, Tensor]:
-    """Ranks (Q,) of each caption's target clip, and the target scores (Q,) as computed in the blocks."""
-    ranks = torch.empty_like(target)
-    own_scores = text_emb.new_empty(text_emb.shape[0])
-    indicator = text_emb.new_empty(min(rows, text_emb.shape[0]), audio_emb.shape[0])
+class _A2TTargets(NamedTuple):
+    """Per clip: the best own-caption score (N,), the smallest caption index reaching it (N,)."""
+
+    best: Tensor
+    first: Tensor
+
+
+class _Pairs(NamedTuple):
+    """(caption row, clip) pairs to rank, sorted by caption row: rows (P,) ascending, clips (P,)."""
+
+    rows: Tensor
+    clips: Tensor
+
+
+class _ScanResult(NamedTuple):
+    t2a: Tensor | None  # (Q,) rank of each caption's target clip
+    own_scores: Tensor | None  # (Q,) the target scores as computed in the blocks
+    a2t: Tensor | None  # (N,) column-wise audio->text ranks
+    unreproduced: Tensor | None  # clips whose best own score did not come out the same in its block
+    pairs: Tensor | None  # (P,) rank of each pair's clip in its caption row
+
+
+def _scan(text_emb: Tensor, audio_emb: Tensor, rows: int, target: Tensor | None = None,
+          a2t: _A2TTargets | None = None, pairs: _Pairs | None = None) -> _ScanResult:
+    """Every requested ranking from ONE pass over the (rows, N) caption x clip score blocks.
+
+    The product is the cost (Q*N*D); each ranking adds two comparisons per score (Q*N), so text->audio,
+    audio->text and the multi-relevance pairs together cost about one similarity pass.
+    """
+    n_captions, n_clips = text_emb.shape[0], audio_emb.shape[0]
+    n_pairs = 0 if pairs is None else pairs.clips.shape[0]
+    indicator = text_emb.new_empty(min(rows, max(n_captions, n_pairs)), n_clips)
+    t2a = own_scores = a2t_ranks = pair_ranks = pair_buffer = None
+    unreproduced: list[Tensor] = []
+    if target is not None:
+        t2a, own_scores = torch.empty_like(target), text_emb.new_empty(n_captions)
+    if a2t is not None:
+        a2t_ranks = torch.zeros(n_clips, dtype=torch.long, device=text_emb.device)
+    if pairs is not None:
+        pair_ranks = torch.empty_like(pairs.clips)
+        pair_buffer = text_emb.new_empty(min(rows, n_pairs), n_clips)  # one score row per pair
     for start, scores in _score_blocks(text_emb, audio_emb, rows):
         stop = start + scores.shape[0]
-        ranks[start:stop], own_scores[start:stop] = _ranks_of_columns(scores, target[start:stop], indicator)
-    return ranks, own_scores
+        if target is not None:
+            t2a[start:stop], own_scores[start:stop] = _ranks_of_columns(scores, target[start:stop], indicator)
+        if a2t is not None:
+            unreproduced.append(_a2t_block(scores, start, a2t, a2t_ranks, indicator))
+        if pairs is not None:
+            _pair_block(scores, start, pairs, pair_ranks, pair_buffer, indicator)
+    return _ScanResult(t2a, own_scores, a2t_ranks, torch.cat(unreproduced) if a2t is not None else None,
+                       pair_ranks)
+
+
+def _t2a_ranks(text_emb: Tensor, audio_emb: Tensor, target: Tensor, rows: int) -> tuple[Tensor, Tensor]:
+    """Ranks (Q,) of each caption's target clip, and the target scores (Q,) as computed in the blocks."""
+    result = _scan(text_emb, audio_emb, rows, target=target)
+    return result.t2a, result.own_scores
 
 
 def text_to_audio_ranks(
@@ -156,11 +206,27 @@ def text_to_audio_ranks(
 
 
 # Audio->text ranks are computed from the same (captions x clips) blocks as text->audio, column-wise, because
-# a (clips x all captions) product is memory-bound and about half as fast.  Pass 1 (the text->audio pass)
-# yields each caption's own-clip score; the best own caption of clip j (highest score, then smallest index)
-# gives (best_j, first_j).  Pass 2 recomputes the same blocks and counts per column the captions scoring
-# above best_j, plus those tied with it at a smaller index.  Recomputing a block of the same shape gives the
-# same bits on CPU and GPU BLAS; should a clip's own score come out different, that clip is redone directly.
+# a (clips x all captions) product is memory-bound and about half as fast.  The best own caption of clip j
+# (highest score, then smallest index) gives (best_j, first_j); each block then adds per column the captions
+# scoring above best_j, plus those tied with it at a smaller index.  best_j must be known before the pass: the
+# own scores are computed first, block by block against only the block's own clips (O(Q*D) per clip, a few
+# per cent of the pass), which gives the same bits as the full block on CPU BLAS (same rows, same depth, at
+# least _MIN_GEMM_COLUMNS columns).  Should a clip's own score come out different in the pass (another BLAS,
+# a GPU), that clip is redone directly, so the ranks are exact either way.
+
+_MIN_GEMM_COLUMNS = 64  # narrower products take a BLAS kernel (gemv-like) whose last bits differ
+
+
+def _own_scores(text_emb: Tensor, audio_emb: Tensor, text_owner: Tensor, rows: int) -> Tensor:
+    """Each caption's score with its own clip (Q,), computed with the row blocks of :func:`_score_blocks`."""
+    own = text_emb.new_empty(text_emb.shape[0])
+    for start in range(0, text_emb.shape[0], rows):
+        block, owners = text_emb[start : start + rows], text_owner[start : start + rows]
+        clips, column = torch.unique(owners, return_inverse=True)
+        padding = max(0, _MIN_GEMM_COLUMNS - clips.shape[0])
+        clips = torch.cat([clips, clips[:1].expand(padding)])
+        own[start : start + rows] = (block @ audio_emb[clips].T).gather(1, column[:, None]).squeeze(1)
+    return own
 
 
 def _best_own_captions(own_scores: Tensor, text_owner: Tensor, n_clips: int) -> tuple[Tensor, Tensor]:
@@ -178,29 +244,33 @@ def _best_own_captions(own_scores: Tensor, text_owner: Tensor, n_clips: int) -> 
     return best, first
 
 
-def _a2t_column_ranks(text_emb: Tensor, audio_emb: Tensor, best: Tensor, first: Tensor, rows: int):
-    """Pass 2: per clip, captions scoring above ``best`` plus equal ones before ``first``.
+def _a2t_block(scores: Tensor, start: int, targets: _A2TTargets, ranks: Tensor, indicator: Tensor) -> Tensor:
+    """Add one block's per-column counts to ``ranks`` (N,): captions above ``best``, equal ones before
+    ``first``.  Returns the clips whose own score did not reproduce in this block (to be recomputed)."""
+    best, first = targets
+    stop = start + scores.shape[0]
+    block_indicator = indicator[: scores.shape[0]]
+    ranks += _count(torch.gt(scores, best, out=block_indicator), 0)
+    equal = _count(torch.eq(scores, best, out=block_indicator), 0)
+    owns_here = (first >= start) & (first < stop)
+    here = owns_here.nonzero().squeeze(1)
+    tied = (equal > owns_here.long()).nonzero().squeeze(1)  # an equal score that is not the clip's own
+    if tied.numel():
+        caption_ids = torch.arange(start, stop, device=scores.device)
+        earlier = caption_ids[:, None] < first[tied][None, :]
+        ranks[tied] += ((scores[:, tied] == best[tied]) & earlier).sum(0)
+    return here[scores[first[here] - start, here] != best[here]]
 
-    Returns ranks (N,) and the clips whose own score did not reproduce (to be recomputed).
-    """
-    n_clips = audio_emb.shape[0]
-    ranks = torch.zeros(n_clips, dtype=torch.long, device=text_emb.device)
-    indicator = text_emb.new_empty(min(rows, text_emb.shape[0]), n_clips)
-    unreproduced = []
-    for start, scores in _score_blocks(text_emb, audio_emb, rows):
-        stop = start + scores.shape[0]
-        block_indicator = indicator[: scores.shape[0]]
-        ranks += _count(torch.gt(scores, best, out=block_indicator), 0)
-        equal = _count(torch.eq(scores, best, out=block_indicator), 0)
-        owns_here = (first >= start) & (first < stop)
-        here = owns_here.nonzero().squeeze(1)
-        unreproduced.append(here[scores[first[here] - start, here] != best[here]])
-        tied = (equal > owns_here.long()).nonzero().squeeze(1)  # an equal score that is not the clip's own
-        if tied.numel():
-            caption_ids = torch.arange(start, stop, device=scores.device)
-            earlier = caption_ids[:, None] < first[tied][None, :]
-            ranks[tied] += ((scores[:, tied] == best[tied]) & earlier).sum(0)
-    return ranks, torch.cat(unreproduced)
+
+def _pair_block(scores: Tensor, start: int, pairs: _Pairs, ranks: Tensor, buffer: Tensor, indicator: Tensor) -> None:
+    """Rank, within their caption rows of this block, the pairs whose caption row lies in it."""
+    first, last = (int(torch.searchsorted(pairs.rows, bound)) for bound in (start, start + scores.shape[0]))
+    step = buffer.shape[0]
+    for pair_start in range(first, last, step):
+        pair_stop = min(pair_start + step, last)
+        selected = buffer[: pair_stop - pair_start]
+        torch.index_select(scores, 0, pairs.rows[pair_start:pair_stop] - start, out=selected)
+        ranks[pair_start:pair_stop] = _ranks_of_columns(selected, pairs.clips[pair_start:pair_stop], indicator)[0]
 
 
 def _a2t_ranks_direct(audio_emb: Tensor, text_emb: Tensor, text_owner: Tensor, clips: Tensor, rows: int) -> Tensor:
@@ -215,15 +285,20 @@ def _a2t_ranks_direct(audio_emb: Tensor, text_emb: Tensor, text_owner: Tensor, c
     return ranks
 
 
-def _a2t_ranks(
-    audio_emb: Tensor, text_emb: Tensor, text_owner: Tensor, own_scores: Tensor, rows: int
-) -> Tensor:
-    best, first = _best_own_captions(own_scores, text_owner, audio_emb.shape[0])
-    ranks, unreproduced = _a2t_column_ranks(text_emb, audio_emb, best, first, rows)
+def _a2t_fallback(audio_emb: Tensor, text_emb: Tensor, text_owner: Tensor, ranks: Tensor, unreproduced: Tensor,
+                  rows: int) -> Tensor:
     if unreproduced.numel():
         direct_rows = max(1, rows * audio_emb.shape[0] // max(1, text_emb.shape[0]))
         ranks[unreproduced] = _a2t_ranks_direct(audio_emb, text_emb, text_owner, unreproduced, direct_rows)
     return ranks
+
+
+def _a2t_ranks(
+    audio_emb: Tensor, text_emb: Tensor, text_owner: Tensor, own_scores: Tensor, rows: int
+) -> Tensor:
+    targets = _A2TTargets(*_best_own_captions(own_scores, text_owner, audio_emb.shape[0]))
+    result = _scan(text_emb, audio_emb, rows, a2t=targets)
+    return _a2t_fallback(audio_emb, text_emb, text_owner, result.a2t, result.unreproduced, rows)
 
 
 def audio_to_text_ranks(
@@ -234,13 +309,12 @@ def audio_to_text_ranks(
     Shape:
         audio_emb: (N, D); text_emb: (Q, D); text_owner: (Q,) long, index in ``audio_emb`` of each caption's clip.
         returns: (N,) long 0-based ranks.  Every clip needs at least one caption.
-    Scores ``chunk_size`` captions against all clips at a time (a (chunk_size, N) block), in two passes.
+    Scores ``chunk_size`` captions against all clips at a time (a (chunk_size, N) block), in one pass.
     """
     text_emb, audio_emb = _check_pair(text_emb, audio_emb)
     text_owner = _check_index("text_owner", text_owner, text_emb.shape[0], audio_emb.shape[0]).to(text_emb.device)
     rows = _check_chunk_size(chunk_size)
-    own_scores = _t2a_ranks(text_emb, audio_emb, text_owner, rows)[1]
-    return _a2t_ranks(audio_emb, text_emb, text_owner, own_scores, rows)
+    return _a2t_ranks(audio_emb, text_emb, text_owner, _own_scores(text_emb, audio_emb, text_owner, rows), rows)
 
 
 def recall_at_k(ranks: Tensor, k: int) -> float:
@@ -285,18 +359,7 @@ def _relevant_pairs(relevant: Sequence[Sequence[int]], n_clips: int, device: tor
 
 def _pair_ranks(text_emb: Tensor, audio_emb: Tensor, queries: Tensor, clips: Tensor, rows: int) -> Tensor:
     """Rank of clip ``clips[p]`` for query ``queries[p]`` (queries ascending), block by block."""
-    ranks = torch.empty_like(clips)
-    n_clips = audio_emb.shape[0]
-    pair_scores = text_emb.new_empty(min(rows, clips.shape[0]), n_clips)  # one score row per pair
-    indicator = torch.empty_like(pair_scores)
-    for start, scores in _score_blocks(text_emb, audio_emb, rows):
-        first, last = (int(torch.searchsorted(queries, bound)) for bound in (start, start + scores.shape[0]))
-        for pair_start in range(first, last, rows):
-            pair_stop = min(pair_start + rows, last)
-            selected = pair_scores[: pair_stop - pair_start]
-            torch.index_select(scores, 0, queries[pair_start:pair_stop] - start, out=selected)
-            ranks[pair_start:pair_stop] = _ranks_of_columns(selected, clips[pair_start:pair_stop], indicator)[0]
-    return ranks
+    return _scan(text_emb, audio_emb, rows, pairs=_Pairs(queries, clips)).pairs
 
 
 def _mean_average_precision(queries: Tensor, ranks: Tensor, n_queries: int, k: int) -> float:
@@ -377,7 +440,7 @@ def retrieval_metrics(
         text_owner: (Q,) long, row in ``audio_emb`` of each caption's clip.
         relevant: optional multi-relevance ground truth, ``relevant[j]`` = clip rows relevant to query j,
         where query j is caption row ``query_rows[j]`` (default: query j is caption row j).
-        chunk_size: captions per (chunk_size, N) score block (each pass: text->audio, audio->text, multi).
+        chunk_size: captions per (chunk_size, N) score block; all metrics come from one pass over the blocks.
     Returns keys ``t2a/R@{k}`` and ``a2t/R@{k}`` for k in ks, ``t2a/mAP@{k}`` for k in map_ks and, when
     ``relevant`` is given, ``t2a_multi/mAP@{k}`` for k in multi_ks.
     """
@@ -386,19 +449,40 @@ def retrieval_metrics(
     rows = _check_chunk_size(chunk_size)
     for k in (*ks, *map_ks, *(multi_ks if relevant is not None else ())):
         _check_k(k)
-    t2a, own_scores = _t2a_ranks(text_emb, audio_emb, text_owner, rows)
-    a2t = _a2t_ranks(audio_emb, text_emb, text_owner, own_scores, rows)
+    pairs = None
+    if relevant is not None:
+        pairs, pair_order, pair_queries = _caption_row_pairs(text_emb, audio_emb, relevant, query_rows)
+    targets = _A2TTargets(*_best_own_captions(_own_scores(text_emb, audio_emb, text_owner, rows), text_owner,
+                                              audio_emb.shape[0]))
+    result = _scan(text_emb, audio_emb, rows, target=text_owner, a2t=targets, pairs=pairs)
+    t2a = result.t2a
+    a2t = _a2t_fallback(audio_emb, text_emb, text_owner, result.a2t, result.unreproduced, rows)
     metrics = {f"t2a/R@{k}": recall_at_k(t2a, k) for k in ks}
     metrics.update({f"t2a/mAP@{k}": map_at_k_single(t2a, k) for k in map_ks})
     metrics.update({f"a2t/R@{k}": recall_at_k(a2t, k) for k in ks})
-    if relevant is not None:
-        queries = text_emb
-        if query_rows is not None:
-            picked = _check_index("query_rows", torch.as_tensor(query_rows), len(query_rows), text_emb.shape[0])
-            queries = text_emb[picked.to(text_emb.device)]
-        maps = _multi_relevance_maps(queries, audio_emb, relevant, multi_ks, rows)
-        metrics.update({f"t2a_multi/mAP@{k}": maps[k] for k in multi_ks})
+    if pairs is not None:
+        pair_ranks = torch.empty_like(result.pairs).index_copy_(0, pair_order, result.pairs)
+        metrics.update({f"t2a_multi/mAP@{k}": _mean_average_precision(pair_queries, pair_ranks, len(relevant), k)
+                        for k in multi_ks})
     return metrics
+
+
+def _caption_row_pairs(text_emb: Tensor, audio_emb: Tensor, relevant: Sequence[Sequence[int]],
+                       query_rows: Sequence[int] | Tensor | None) -> tuple[_Pairs, Tensor, Tensor]:
+    """The multi-relevance (query, clip) pairs as (caption row, clip) pairs sorted by caption row.
+
+    Returns the sorted pairs, the position of each sorted pair in query order, and the query of each pair
+    in query order (grouped by query, as :func:`_mean_average_precision` wants them).
+    """
+    if query_rows is None:
+        picked = torch.arange(text_emb.shape[0], device=text_emb.device)
+    else:
+        picked = _check_index("query_rows", torch.as_tensor(query_rows), len(query_rows), text_emb.shape[0])
+        picked = picked.to(text_emb.device)
+    queries, clips = _checked_pairs(text_emb[picked], audio_emb, relevant)
+    caption_rows = picked[queries]
+    order = torch.argsort(caption_rows, stable=True)
+    return _Pairs(caption_rows[order], clips[order]), order, queries
 
 
 # --------------------------------------------------------------------------- official relevance file

@@ -1,10 +1,10 @@
-"""Embed audio collections with a trained dual encoder: in memory, or into a resumable on-disk index."""
+"""Embed audio collections with a trained dual encoder (the loop of :mod:`lasr.models.embedding`): in memory, or
+into a resumable on-disk index."""
 
 from __future__ import annotations
 
 import logging
 import shutil
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -13,10 +13,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from lasr.models.checkpoints import model_fingerprint
 from lasr.models.dual_encoder import DualEncoder
+from lasr.models.embedding import iter_audio_embeddings, progress_bar
 from lasr.search.clips import DEFAULT_MAX_SECONDS, ClipRef, audio_batches, collection_digest
 from lasr.search.index import EmbeddingIndex
-from lasr.tasks.checkpoints import model_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,10 @@ DEFAULT_BATCH_SIZE = 16
 DEFAULT_SHARD_SIZE = 1024  # clips per shard: the work lost at most when a build is interrupted
 
 
-def _progress(total: int, initial: int = 0, desc: str = "embedding") -> tqdm:
-    return tqdm(total=total, initial=initial, desc=desc, unit="clip", file=sys.stderr,
-                disable=not sys.stderr.isatty())
+def _progress(total: int, initial: int = 0) -> tqdm:
+    return progress_bar(total, "embedding", "clip", initial)
 
 
-@torch.no_grad()
 def embed_refs(model: DualEncoder, refs: Sequence[ClipRef], max_seconds: float = DEFAULT_MAX_SECONDS,
                batch_size: int = DEFAULT_BATCH_SIZE, workers: int = 0,
                bar: tqdm | None = None) -> tuple[Tensor, list[int], list[tuple[int, str]]]:
@@ -42,12 +41,12 @@ def embed_refs(model: DualEncoder, refs: Sequence[ClipRef], max_seconds: float =
     rows, kept, failed = [], [], []
     own_bar = bar is None
     bar = _progress(len(refs)) if own_bar else bar
-    for batch in audio_batches(refs, model.audio_sample_rate, max_seconds, batch_size, workers):
+    batches = audio_batches(refs, model.audio_sample_rate, max_seconds, batch_size, workers)
+    for batch, emb in iter_audio_embeddings(model, batches, bar):
         failed += batch["failed"]
         if batch["audio"] is not None:
-            rows.append(model.encode_audio(batch["audio"], batch["duration"]).float())
+            rows.append(emb)
             kept += batch["index"]
-        bar.update(len(batch["index"]) + len(batch["failed"]))
     if own_bar:
         bar.close()
     embeddings = torch.cat(rows) if rows else torch.empty((0, model.embed_dim))

@@ -114,6 +114,11 @@ class EmbeddingIndex:
     def complete(self) -> bool:
         return len(self.done_shards()) == self.n_shards
 
+    def shard_infos(self) -> Iterator[dict[str, Any]]:
+        """The ``.json`` of each complete shard, in order (ids, paths, failed; no embeddings read)."""
+        for number in sorted(self.done_shards()):
+            yield json.loads(self.shard_path(number, ".json").read_text(encoding="utf-8"))
+
     def shards(self) -> Iterator[Shard]:
         """Complete shards in order (embeddings memory-mapped)."""
         for number in sorted(self.done_shards()):

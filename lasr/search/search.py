@@ -14,6 +14,8 @@ from torch import Tensor
 from lasr.data.audio import load_clip
 from lasr.errors import DataError
 from lasr.models.dual_encoder import DualEncoder
+from lasr.models.embedding import embed_texts, iter_audio_embeddings
+from lasr.search.ann import FaissSearcher, SearchParams
 from lasr.search.index import EmbeddingIndex
 from lasr.search.topk import chunked_topk, default_chunk_rows
 
@@ -63,17 +65,23 @@ def read_queries(path: str | Path) -> list[Query]:
     return queries
 
 
-@torch.no_grad()
 def encode_queries(model: DualEncoder, queries: list[Query], max_seconds: float) -> Tensor:
-    """(Q, embed_dim) unit vectors; example audio uses the index's window (first ``max_seconds`` s)."""
-    rows = []
-    for query in queries:
-        if query.text is not None:
-            rows.append(model.encode_text([query.text])[0])
-        else:
-            wave, duration = load_clip(query.audio, model.audio_sample_rate, max_seconds)
-            rows.append(model.encode_audio(wave[None], torch.tensor([duration]))[0])
-    return torch.stack(rows).float()
+    """(Q, embed_dim) unit vectors in query order; example audio uses the index's window (first ``max_seconds``
+    s). An unreadable example file raises (a query is never skipped)."""
+    rows: list[Tensor | None] = [None] * len(queries)
+    texts = [i for i, query in enumerate(queries) if query.text is not None]
+    for i, emb in zip(texts, embed_texts(model, [queries[i].text for i in texts])):
+        rows[i] = emb
+
+    def audio_batches():
+        for i, query in enumerate(queries):
+            if query.text is None:
+                wave, duration = load_clip(query.audio, model.audio_sample_rate, max_seconds)
+                yield {"position": i, "audio": wave[None], "duration": torch.tensor([duration])}
+
+    for batch, emb in iter_audio_embeddings(model, audio_batches()):
+        rows[batch["position"]] = emb[0]
+    return torch.stack(rows)
 
 
 def _chunks(index: EmbeddingIndex, ids: list[str], paths: list[str], chunk_rows: int) -> Iterator[Tensor]:
@@ -97,6 +105,17 @@ def search_index(index: EmbeddingIndex, queries: Tensor, k: int = 10,
     scores, rows = chunked_topk(queries, _chunks(index, ids, paths, chunk_rows), k)
     return [[Hit(rank + 1, float(s), ids[r], paths[r]) for rank, (s, r) in enumerate(zip(qs.tolist(), qr.tolist()))]
             for qs, qr in zip(scores, rows)]
+
+
+def search_faiss_index(index: EmbeddingIndex, queries: Tensor, k: int, kind: str,
+                       params: SearchParams = SearchParams()) -> list[list[Hit]]:
+    """Top ``k`` clips of ``index`` for each of the (Q, embed_dim) ``queries`` through its faiss ``kind`` index
+    (built by ``lasr embed --faiss``); scores are exact cosines of the candidates found."""
+    scores, rows = FaissSearcher(index, kind).search(queries, k, params)
+    ids = [i for shard in index.shard_infos() for i in shard["ids"]]
+    paths = [p for shard in index.shard_infos() for p in shard["paths"]]
+    return [[Hit(rank + 1, float(s), ids[r], paths[r]) for rank, (s, r) in enumerate(zip(qs.tolist(), qr.tolist()))
+             if r >= 0] for qs, qr in zip(scores, rows)]
 
 
 def hits_to_json(queries: list[Query], hits: list[list[Hit]]) -> str:

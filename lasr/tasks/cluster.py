@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from lasr.distill.cluster_tables import ClusterTables
+from lasr.data.cluster_tables import ClusterTables
 from lasr.losses.contrastive import ContrastiveLoss
 from lasr.losses.topics import TopicClassificationLoss
 from lasr.models.dual_encoder import DualEncoder

@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from lasr.distill.teachers import student_caption_texts
+from lasr.data.captions import student_caption_texts
 from lasr.losses.contrastive import ContrastiveLoss
 from lasr.losses.distillation import DistillationLoss
 from lasr.models.dual_encoder import DualEncoder

@@ -22,8 +22,9 @@ from lasr.metrics.retrieval import (
     resolve_relevance_for_records,
     retrieval_metrics,
 )
+from lasr.models.checkpoints import read_checkpoint
 from lasr.models.dual_encoder import DualEncoder
-from lasr.tasks.run_config import store_run_config
+from lasr.models.run_config import store_run_config
 from lasr.tasks.schedule import WarmupCosineSchedule
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,7 @@ class RetrievalTask(L.LightningModule):
             self._load_weights(init_from)
 
     def _load_weights(self, path: str) -> None:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"model.init_args.init_from: checkpoint not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+        state = read_checkpoint(path, "model.init_args.init_from: checkpoint")["state_dict"]
         state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         if missing or unexpected:

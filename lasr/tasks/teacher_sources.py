@@ -18,9 +18,9 @@ import torchaudio
 from torch import Tensor
 
 from lasr.data.manifest import ClipRecord
-from lasr.distill.store import TeacherTable, load_teacher_tables
+from lasr.data.teacher_store import TeacherTable, load_teacher_tables
 from lasr.errors import DataError
-from lasr.tasks.run_config import LoadedModel, load_dual_encoder
+from lasr.models.run_config import LoadedModel, load_dual_encoder
 
 log = logging.getLogger(__name__)
 _SHOWN = 5

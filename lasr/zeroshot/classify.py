@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lasr.models.dual_encoder import DualEncoder
+from lasr.models.embedding import embed_texts
 from lasr.zeroshot.prompts import ClassPrompts
 
 AGGREGATES = ("mean", "max")
@@ -20,8 +21,7 @@ PROMPT_BATCH = 64  # prompts encoded at once
 @torch.no_grad()
 def encode_prompts(model: DualEncoder, prompts: ClassPrompts, batch_size: int = PROMPT_BATCH) -> Tensor:
     """(P, E) unit text embeddings of ``prompts.texts``."""
-    texts = list(prompts.texts)
-    return torch.cat([model.encode_text(texts[i:i + batch_size]).float() for i in range(0, len(texts), batch_size)])
+    return embed_texts(model, list(prompts.texts), batch_size)
 
 
 def class_scores(audio: Tensor, prompt_emb: Tensor, owner: Tensor, n_classes: int, aggregate: str = "mean") -> Tensor:

@@ -7,7 +7,7 @@ import collections
 import numpy as np
 import pytest
 
-from lasr.augment.export import write_table
+from lasr.data.caption_table import write_table
 from lasr.data.captions import AugmentedCaptionPolicy
 from lasr.data.manifest import ClipRecord
 

@@ -93,7 +93,7 @@ def test_vllm_backend_is_optional_and_imported_only_when_chosen():
     import importlib.util
     import sys
 
-    import lasr.augment.commands  # noqa: F401 - the CLI module must not import vllm
+    import lasr.cli.augment  # noqa: F401 - the CLI module must not import vllm
     assert "vllm" not in sys.modules
     if importlib.util.find_spec("vllm") is None:
         from lasr.augment.backends import make_backend

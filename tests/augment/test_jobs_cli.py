@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from lasr.augment.export import read_table
+from lasr.data.caption_table import read_table
 from lasr.cli import main
 from lasr.data.manifest import read_manifest
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lasr import demo_chain
+from lasr.cli import main
 
 from . import tiny
 
@@ -32,7 +33,7 @@ def test_demo_chain_runs_end_to_end_and_prints_one_table(demo_corpus, tmp_path, 
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(override))
     stage1 = tiny.make_checkpoint(tmp_path / "stage1" / "last.ckpt", seed=0, embed_dim=16)  # stands in for a fit
-    code = demo_chain.main(["--demo", str(demo_corpus), "--out", str(tmp_path / "out"), "--stage1", str(stage1),
+    code = main(["demo-chain", "--demo", str(demo_corpus), "--out", str(tmp_path / "out"), "--stage1", str(stage1),
                             "--stage1-config", "-", "--override", str(tmp_path / "tiny.yaml"),
                             "--min-topic-size", "5"])
     assert code == 0

@@ -6,7 +6,7 @@ import pytest
 
 from lasr.cli import main
 from lasr.data.manifest import ClipRecord
-from lasr.distill.cluster_tables import ClusterTables
+from lasr.data.cluster_tables import ClusterTables
 from lasr.distill.clusters import (
     CAPTION_TABLE, CLIP_TABLE, SUMMARY, ClusterConfig, cluster_captions, fit_topics, majority_topic,
 )

@@ -15,7 +15,7 @@ from lasr.errors import DataError
 from lasr.losses.topics import TopicClassificationLoss
 from lasr.tasks.cluster import ClusterDistillTask
 from lasr.tasks.distill import DistillRetrievalTask
-from lasr.tasks.run_config import build_dual_encoder, load_dual_encoder
+from lasr.models.run_config import build_dual_encoder, load_dual_encoder
 from lasr.tasks.teacher_sources import OnlineTeachers, TeacherSpec
 
 from .tiny import make_checkpoint, model_section

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from lasr.cli import main
-from lasr.distill.embed import embed_clips, embed_texts
+from lasr.models.embedding import embed_clips, embed_texts
 from lasr.distill.ensemble import Member, ensemble_scores, weighted_concat, write_submission, write_topk
 from lasr.metrics.retrieval import retrieval_metrics, text_to_audio_ranks
-from lasr.tasks.run_config import load_dual_encoder
+from lasr.models.run_config import load_dual_encoder
 
 from .tiny import make_checkpoint
 

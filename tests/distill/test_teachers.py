@@ -6,11 +6,12 @@ import torch
 
 from lasr.cli import main
 from lasr.data.manifest import read_manifest
-from lasr.distill import store, teachers
-from lasr.distill.embed import embed_texts, iter_clip_embeddings
-from lasr.distill.store import TeacherTable, load_teacher_tables
+from lasr.data import teacher_store as store
+from lasr.distill import teachers
+from lasr.models.embedding import embed_texts, iter_clip_embeddings
+from lasr.data.teacher_store import TeacherTable, load_teacher_tables
 from lasr.errors import DataError, LasrError
-from lasr.tasks.run_config import load_dual_encoder
+from lasr.models.run_config import load_dual_encoder
 from .tiny import make_checkpoint
 
 

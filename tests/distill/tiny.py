@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from lasr.models.text import TextEncoder
-from lasr.tasks.run_config import CONFIG_KEY, build_dual_encoder
+from lasr.models.run_config import CONFIG_KEY, build_dual_encoder
 
 
 class HashTextEncoder(TextEncoder):

@@ -238,6 +238,56 @@ def test_audio_to_text_recomputes_clips_whose_own_score_does_not_reproduce(integ
     assert torch.equal(_a2t_ranks(audio, text, owner, own_scores + 1e-3, rows=64), expected)
 
 
+def test_all_metrics_come_from_one_pass_over_the_blocks(monkeypatch):
+    """text->audio, audio->text and the multi-relevance pairs share one pass of (chunk, N) products."""
+    import lasr.metrics.retrieval as retrieval
+
+    audio, text, owner, relevant, rows = _random_eval(40, 3, 8, seed=11)
+    expected = _naive_metrics(audio, text, owner, relevant, rows)
+    passes = []
+    real_blocks = retrieval._score_blocks
+
+    def counting_blocks(queries, items, block_rows):
+        passes.append((queries.shape[0], items.shape[0]))
+        yield from real_blocks(queries, items, block_rows)
+
+    monkeypatch.setattr(retrieval, "_score_blocks", counting_blocks)
+    got = retrieval_metrics(audio, text, owner, relevant=relevant, query_rows=rows, chunk_size=16)
+    caption_passes = [shape for shape in passes if shape == (text.shape[0], audio.shape[0])]
+    assert caption_passes == [(text.shape[0], audio.shape[0])]  # (any others redo a few clips directly)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+@pytest.mark.parametrize("integer", [True, False])
+def test_one_pass_recomputes_clips_whose_own_score_does_not_reproduce(monkeypatch, integer):
+    """Own scores that differ from the pass's (another BLAS, a GPU) fall back to the direct ranks, exactly."""
+    import lasr.metrics.retrieval as retrieval
+
+    audio, text, owner, relevant, rows = _random_eval(30, 4, 8, seed=12, integer=integer)
+    expected = retrieval_metrics(audio, text, owner, relevant=relevant, query_rows=rows, chunk_size=7)
+    real_own = retrieval._own_scores
+
+    def nudged_own(*args):
+        own = real_own(*args)
+        own[::3] += 1e-3
+        return own
+
+    monkeypatch.setattr(retrieval, "_own_scores", nudged_own)
+    assert retrieval_metrics(audio, text, owner, relevant=relevant, query_rows=rows, chunk_size=7) == expected
+
+
+def test_own_scores_equal_the_scores_of_the_full_blocks():
+    """The pre-pass (each block against its own clips only) gives the bits of the full blocks on this BLAS;
+    where it would not, the metric stays exact through the fallback above, only slower."""
+    from lasr.metrics.retrieval import _own_scores
+
+    audio, text, owner, _, _ = _random_eval(300, 5, 64, seed=13)
+    audio, text = audio.float(), text.float()
+    full = torch.cat([text[start : start + 128] @ audio.T for start in range(0, text.shape[0], 128)])
+    assert torch.equal(_own_scores(text, audio, owner, 128), full.gather(1, owner[:, None]).squeeze(1))
+
+
 def test_metric_keys_are_exact():
     audio, text, owner, relevant, rows = _random_eval(12, 2, 4, seed=7)
     assert list(retrieval_metrics(audio, text, owner)) == [

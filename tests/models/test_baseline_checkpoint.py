@@ -16,7 +16,7 @@ import yaml
 from lasr.cli import main
 from lasr.errors import LasrError
 from lasr.models.baseline_checkpoint import baseline_to_lasr
-from lasr.tasks.run_config import build_dual_encoder, load_dual_encoder
+from lasr.models.run_config import build_dual_encoder, load_dual_encoder
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 

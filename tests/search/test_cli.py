@@ -55,3 +55,22 @@ def test_embed_refuses_a_different_checkpoint_into_an_existing_index(demo_corpus
 def test_search_reports_a_missing_index(tmp_path, capsys):
     assert main(["search", "--index", str(tmp_path / "nope"), "--text", "x"]) == 2
     assert "not an embedding index" in capsys.readouterr().err
+
+
+def test_faiss_indexes_built_by_embed_answer_like_the_exact_search(demo_corpus, tiny_checkpoints, tmp_path, capsys):
+    ckpt, _ = tiny_checkpoints
+    audio_dir = demo_corpus / "clotho" / "clotho_audio_evaluation"
+    index = tmp_path / "index"
+    assert main(["embed", "--ckpt", str(ckpt), "--audio", str(audio_dir), "--out", str(index),
+                 "--shard-size", "3", "--max-seconds", "4", "--faiss", "flat", "hnsw"]) == 0
+    out = capsys.readouterr().out
+    assert "faiss flat index" in out and "faiss hnsw index" in out
+    query = sorted(audio_dir.glob("*.wav"))[1]
+    answers = {}
+    for engine in ("exact", "flat", "hnsw"):
+        assert main(["search", "--index", str(index), "--audio", str(query), "--k", "4", "--json",
+                     "--engine", engine]) == 0
+        answers[engine] = [(r["id"], round(r["score"], 5)) for r in json.loads(capsys.readouterr().out)[0]["results"]]
+    assert answers["flat"] == answers["exact"] == answers["hnsw"]  # 8 clips: the graph finds them all
+    assert main(["search", "--index", str(index), "--text", "x", "--engine", "ivfpq"]) == 2
+    assert "no faiss 'ivfpq' index here (built: flat, hnsw)" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from lasr.search.embed import build_index
 from lasr.search.index import EmbeddingIndex, EmbeddingIndexError
 from lasr.search.search import Query, encode_queries, search_index
 from lasr.search.topk import chunked_topk, split_rows
-from lasr.tasks.checkpoints import model_fingerprint
+from lasr.models.checkpoints import model_fingerprint
 
 from .toy import N_BANDS, toy_model, write_tones
 

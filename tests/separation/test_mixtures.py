@@ -11,13 +11,13 @@ import soundfile as sf
 import torch
 
 from lasr.data.manifest import ClipRecord, read_manifest
+from lasr.cli import main
 from lasr.data.mixtures import (
     MixtureEvalDataset,
     MixtureTrainDataset,
     SeparationDataModule,
     compatible,
     draw_snr,
-    main,
     mix_at_snr,
     plan_mixtures,
     power,
@@ -122,8 +122,8 @@ def test_mixture_csv_errors_name_file_and_row(tmp_path):
 def test_planned_csv_is_deterministic_and_round_trips(demo_corpus, tmp_path):
     manifest = demo_corpus / "manifests" / "clotho_validation.jsonl.gz"
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
-    assert main([str(manifest), "--out", str(first), "--seed", "3"]) == 0
-    assert main([str(manifest), "--out", str(second), "--seed", "3"]) == 0
+    assert main(["data", "mixtures", str(manifest), "--out", str(first), "--seed", "3"]) == 0
+    assert main(["data", "mixtures", str(manifest), "--out", str(second), "--seed", "3"]) == 0
     assert first.read_text() == second.read_text()
     specs = read_mixture_csv(first)
     records = read_manifest(manifest)

@@ -14,7 +14,7 @@ from lasr.cli import main
 from lasr.data.audio import resample
 from lasr.models.separation.checkpoint import LASR_KEY
 from lasr.models.separation.resunet import ResUNet30
-from lasr.separate import fade_in, plan_windows, separate_file, separate_waveform
+from lasr.models.separation.streaming import fade_in, plan_windows, separate_file, separate_waveform
 
 RATE = 16000
 SMALL = {"n_fft": 512, "hop_length": 160, "condition_size": 16, "channels": [8, 16, 16, 32]}

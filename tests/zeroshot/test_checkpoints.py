@@ -1,4 +1,4 @@
-"""Rebuilding the dual encoder of a checkpoint from its run config (lasr.tasks.checkpoints)."""
+"""Rebuilding the dual encoder of a checkpoint from its run config (lasr.models.checkpoints)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from lasr.errors import LasrError
-from lasr.tasks.checkpoints import CheckpointError, find_run_config, load_retrieval_model, model_fingerprint
+from lasr.models.checkpoints import CheckpointError, find_run_config, load_retrieval_model, model_fingerprint
 
 
 

@@ -1,12 +1,11 @@
 """Spectrogram figures of transformed demo clips with their captions (for docs/audio_augment.md).
 
-    .venv/bin/python -m lasr.augment.audio.figures --manifest demo_data/manifests/clotho_development.jsonl.gz \
+    lasr augment figures --manifest demo_data/manifests/clotho_development.jsonl.gz \
         --out docs/images
 """
 
 from __future__ import annotations
 
-import argparse
 import textwrap
 from pathlib import Path
 
@@ -59,24 +58,15 @@ def plot(original: dict, item: dict, sample_rate: int, path: Path) -> None:
     plt.close(figure)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--manifest", default="demo_data/manifests/clotho_development.jsonl.gz")
-    parser.add_argument("--out", default="docs/images")
-    parser.add_argument("--sample-rate", type=int, default=16000)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    records = read_manifest(args.manifest)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
+def write_figures(manifest: str | Path, out: str | Path, sample_rate: int = 16000, seconds: float = 8.0,
+                  seed: int = 0) -> None:
+    """One PNG per example of :data:`EXAMPLES` into ``out``; prints ``path, caption || hard negative``."""
+    records = read_manifest(manifest)
+    Path(out).mkdir(parents=True, exist_ok=True)
     for number, (stem, (overrides, prefix)) in enumerate(EXAMPLES.items()):
         config = AudioAugmentConfig(**{**OFF, **overrides})
-        data = AugmentedPairDataset(records, args.sample_rate, args.seconds, seed=args.seed, config=config)
+        data = AugmentedPairDataset(records, sample_rate, seconds, seed=seed, config=config)
         item, original = find_item(data, prefix, start=40 * number)
-        path = Path(args.out) / f"{stem}.png"
-        plot(original, item, args.sample_rate, path)
+        path = Path(out) / f"{stem}.png"
+        plot(original, item, sample_rate, path)
         print(f"{path}\t{item['caption']}\t|| {item['hard_negative']}")
-
-
-if __name__ == "__main__":
-    main()

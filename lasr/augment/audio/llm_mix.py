@@ -73,7 +73,7 @@ class LLMPlanTable:
     """
 
     def __init__(self, path: str, known_keys: set[str], kinds: tuple[str, ...] = ("mix", "modifiers")):
-        from lasr.augment.export import read_table
+        from lasr.data.caption_table import read_table
 
         self.path, self.by_first = str(path), {}
         self.dropped = 0

@@ -1,77 +1,25 @@
-"""Read published checkpoint files without running code from them, and load state dicts strictly.
+"""Published encoder checkpoints: read them without running code from them, and load state dicts strictly.
 
 Published checkpoints are often more than tensors: fairseq files (EAT) pickle an omegaconf config, numpy scalars
 and training meters next to the weights. ``torch.load(weights_only=True)`` refuses those classes; the official
 loaders then use a full unpickler, which would run arbitrary code from a downloaded file. Here every class the file
-names is replaced by an inert stand-in (:class:`OpaqueObject`), so the tensors load with torch's restricted
-unpickler and no foreign code runs.
+names is replaced by an inert stand-in (:class:`~lasr.models.checkpoints.OpaqueObject`, by
+``read_checkpoint(..., trusted=False)``), so the tensors load with torch's restricted unpickler and no foreign code
+runs.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from lasr.errors import LasrError
+from lasr.models.checkpoints import OpaqueObject
 
 _log = logging.getLogger(__name__)
-
-
-class OpaqueObject:
-    """Inert stand-in for a class named in a checkpoint: keeps constructor arguments and pickled state as data."""
-
-    def __new__(cls, *args: Any, **kwargs: Any):
-        instance = super().__new__(cls)
-        instance.opaque_args = args
-        instance.opaque_state = None
-        return instance
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.opaque_state = state
-
-
-def _stand_ins(names: list[str]) -> list[tuple[type, str]]:
-    """One empty :class:`OpaqueObject` subclass per dotted global name, in the form ``safe_globals`` takes."""
-    stand_ins = []
-    for name in names:
-        module, _, qualname = name.rpartition(".")
-        cls = type(qualname or name, (OpaqueObject,), {"__module__": module or "builtins"})
-        stand_ins.append((cls, name))
-    return stand_ins
-
-
-def read_checkpoint(path: str | Path, what: str, hint: str) -> Any:
-    """The object stored in a local ``torch.save`` file, foreign classes replaced by :class:`OpaqueObject`.
-
-    Args:
-        path: the file.
-        what: model name for messages ("BEATs"); hint: where to get the right file (ends every message).
-
-    Raises :class:`LasrError` naming the file when it is missing or cannot be read.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise LasrError(f"{what} checkpoint not found: {path}; {hint}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass  # names classes outside torch's allowlist: retry with inert stand-ins below
-    except Exception as err:  # not a torch file, truncated download, ...
-        raise LasrError(f"cannot read {what} checkpoint {path} ({err}); {hint}") from None
-    try:
-        foreign = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        with torch.serialization.safe_globals(_stand_ins(foreign)):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise LasrError(f"cannot read {what} checkpoint {path} ({err}); {hint}") from None
 
 
 def plain_config(node: Any) -> Any:

@@ -18,7 +18,8 @@ from torch import Tensor
 from lasr.errors import LasrError
 from lasr.models.audio import AudioEncoder, check_wave_batch
 from lasr.models.audio._beats_backbone import BEATsArch, BEATsBackbone, BEATsRegularization
-from lasr.models.audio._checkpoint import load_state_strict, read_checkpoint
+from lasr.models.audio._checkpoint import load_state_strict
+from lasr.models.checkpoints import read_checkpoint
 from lasr.models.audio._frontend import kaldi_frames, real_samples_per_segment
 from lasr.models.audio.segments import average_segments, cut_segments, segments_per_clip
 from lasr.models.weights import require_weights
@@ -185,7 +186,7 @@ def read_beats_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str
     AudioSet classifier of fine-tuned checkpoints (``predictor.*``) is dropped: it does not feed the embedding.
     Raises :class:`LasrError` naming the file when it is missing, unreadable or not a BEATs checkpoint.
     """
-    stored = read_checkpoint(path, "BEATs", _WEIGHTS_HINT)
+    stored = read_checkpoint(path, "BEATs checkpoint", _WEIGHTS_HINT, trusted=False)
     cfg = stored.get("cfg") if isinstance(stored, dict) and isinstance(stored.get("cfg"), dict) else None
     state = stored
     for wrapper_key in ("model", "state_dict"):

@@ -18,7 +18,8 @@ from torch import Tensor
 
 from lasr.errors import LasrError
 from lasr.models.audio import AudioEncoder, check_wave_batch
-from lasr.models.audio._checkpoint import load_state_strict, plain_config, read_checkpoint
+from lasr.models.audio._checkpoint import load_state_strict, plain_config
+from lasr.models.checkpoints import read_checkpoint
 from lasr.models.audio._eat_backbone import EATArch, EATBackbone, EATRegularization
 from lasr.models.audio._frontend import real_samples_per_segment
 from lasr.models.audio.segments import average_segments, cut_segments, segments_per_clip
@@ -170,7 +171,7 @@ def read_eat_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, 
     if path.is_dir() or path.suffix == ".safetensors":
         state = _read_safetensors(path / "model.safetensors" if path.is_dir() else path)
     else:
-        stored = read_checkpoint(path, "EAT", _WEIGHTS_HINT)
+        stored = read_checkpoint(path, "EAT checkpoint", _WEIGHTS_HINT, trusted=False)
         state = stored.get("model", stored) if isinstance(stored, dict) else stored
         cfg = _model_config(stored.get("cfg")) if isinstance(stored, dict) else None
     if not isinstance(state, dict):

@@ -140,13 +140,10 @@ def read_passt_checkpoint(path: str | Path) -> dict[str, Tensor]:
 
     Raises :class:`LasrError` naming the file when it is missing, unreadable or not a PaSST checkpoint.
     """
+    from lasr.models.checkpoints import read_checkpoint
+
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise LasrError(f"PaSST checkpoint not found: {path}; {_WEIGHTS_HINT}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle/zip errors differ between torch versions
-        raise LasrError(f"cannot read PaSST checkpoint {path} ({err}); {_WEIGHTS_HINT}") from None
+    state = read_checkpoint(path, "PaSST checkpoint", _WEIGHTS_HINT, trusted=False)
     for wrapper_key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper_key), dict):
             state = state[wrapper_key]

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from lasr.errors import LasrError
+from lasr.models.checkpoints import read_checkpoint
 from lasr.models.separation.resunet import ResUNet30
 
 log = logging.getLogger(__name__)
@@ -59,19 +60,10 @@ def describe_stft(settings: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={settings[k]}" for k in STFT_KEYS if settings.get(k) is not None)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw checkpoint: a Lightning dict, or ``{"state_dict": ...}`` for plain / safetensors state dicts."""
-    path = Path(path)
-    if not path.is_file():
-        raise SeparatorCheckpointError(f"{path}: checkpoint not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return {"state_dict": load_file(str(path))}
-        data = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as err:  # zip/pickle/safetensors errors have unhelpful types
-        raise SeparatorCheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+def read_state(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint (by :func:`lasr.models.checkpoints.read_checkpoint`): a Lightning dict, or
+    ``{"state_dict": ...}`` for plain / safetensors state dicts."""
+    data = read_checkpoint(path, error=SeparatorCheckpointError)
     if isinstance(data, Mapping) and "state_dict" in data:
         return dict(data)
     if isinstance(data, Mapping) and all(isinstance(v, Tensor) for v in data.values()):
@@ -203,7 +195,7 @@ def load_state_into(model: ResUNet30, state: Mapping[str, Tensor], source: str =
 
 def load_weights(model: ResUNet30, path: str | Path) -> None:
     """Initialise ``model`` from a lasr or published checkpoint file (``init_from``)."""
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_state(path)
     meta = checkpoint.get(LASR_KEY) or {}
     load_state_into(model, checkpoint["state_dict"], str(path), meta.get("separator"))
 
@@ -215,7 +207,7 @@ def load_separator(path: str | Path, **overrides: Any) -> LoadedSeparator:
         path: ``.ckpt`` / ``.pt`` / ``.bin`` / ``.safetensors``.
         overrides: separator arguments that win over the stored / inferred ones (e.g. ``hop_length``).
     """
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_state(path)
     state, meta = checkpoint["state_dict"], checkpoint.get(LASR_KEY)
     if meta:
         args, kind, query = dict(meta["separator"]), "lasr", meta.get("query")

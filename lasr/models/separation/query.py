@@ -207,7 +207,7 @@ class RetrievalTextQuery(QueryEncoder):
 
     def __init__(self, checkpoint: str, config: str | None = None):
         super().__init__()
-        from lasr.tasks.checkpoints import load_retrieval_model
+        from lasr.models.checkpoints import load_retrieval_model
 
         self.init_args = {"checkpoint": checkpoint, "config": config}
         dual = load_retrieval_model(checkpoint, config)

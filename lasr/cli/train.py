@@ -16,7 +16,6 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
-from lasr.errors import LasrError
 from lasr.tasks.preflight import run_preflight
 
 log = logging.getLogger(__name__)
@@ -99,14 +98,11 @@ class LasrCLI(LightningCLI):
 
 
 def run_lightning(argv: list[str]) -> int:
+    """Run ``lasr fit|validate|test|predict``; errors go through :func:`lasr.cli.main`'s one error path."""
+    # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
+    saved, sys.argv = sys.argv, ["lasr", *argv]
     try:
-        # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
-        saved, sys.argv = sys.argv, ["lasr", *argv]
-        try:
-            LasrCLI()
-        finally:
-            sys.argv = saved
-    except LasrError as err:
-        print(f"lasr {argv[0]}: error: {err}", file=sys.stderr)
-        return 2
+        LasrCLI()
+    finally:
+        sys.argv = saved
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lasr.search.clips import DEFAULT_MAX_SECONDS
 from lasr.search.embed import DEFAULT_BATCH_SIZE
-from lasr.search.embed_cli import add_model_arguments
+from lasr.cli.embed import add_model_arguments
 from lasr.zeroshot.classify import AGGREGATES
 from lasr.zeroshot.prompts import DEFAULT_TEMPLATE, TEMPLATE_MODE, read_prompt_table, sample_prompts, template_prompts
 
@@ -58,7 +58,7 @@ def _prompt_sets(args: argparse.Namespace, labels: list[str]):
 
 
 def run(args: argparse.Namespace) -> int:
-    from lasr.tasks.checkpoints import load_retrieval_model
+    from lasr.models.checkpoints import load_retrieval_model
     from lasr.zeroshot.data import load_labelled
     from lasr.zeroshot.evaluate import class_list, embed_labelled, zero_shot
     from lasr.zeroshot.report import detail_lines, summary_line, write_outputs

@@ -132,10 +132,10 @@ def _check_state(model: DualEncoder, state: dict[str, torch.Tensor], path: str) 
 def load_dual_encoder(path: str | Path, config_path: str | None = None,
                       device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the dual encoder saved in a task checkpoint (keys ``model.*``), load it strictly, eval mode."""
+    from lasr.models.checkpoints import read_checkpoint
+
     path = str(path)
-    if not Path(path).is_file():
-        raise LasrError(f"checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(path)
     if "state_dict" not in checkpoint:
         raise LasrError(f"{path}: not a Lightning checkpoint (no state_dict)")
     model_section, data_args = read_run_config(checkpoint, path, config_path)

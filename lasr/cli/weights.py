@@ -73,15 +73,15 @@ def import_baseline(source: str, out: str, config: str) -> list[str]:
     import torch
     import yaml
 
-    from lasr.models.audio._checkpoint import read_checkpoint
+    from lasr.models.checkpoints import read_checkpoint
     from lasr.models.baseline_checkpoint import baseline_state_dict, lightning_checkpoint, load_baseline_state
     from lasr.models.weights import without_pretrained_files
-    from lasr.tasks.run_config import build_dual_encoder, read_run_config
+    from lasr.models.run_config import build_dual_encoder, read_run_config
     from lasr.utils.atomic import atomic_path
 
     source = resolve_weights(source)
     hint = "`lasr weights download dcase2025-t6-baseline` (docs/pipeline.md)"
-    state = baseline_state_dict(read_checkpoint(source, "DCASE 2025 baseline", hint), source)
+    state = baseline_state_dict(read_checkpoint(source, "DCASE 2025 baseline checkpoint", hint, trusted=False), source)
     model_section, data_args = read_run_config({}, source, config)
     model = build_dual_encoder(without_pretrained_files(model_section))
     load_baseline_state(model, state, source)

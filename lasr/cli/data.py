@@ -113,6 +113,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_mixtures(args: argparse.Namespace) -> int:
+    from lasr.data.mixtures import make_mixture_csv
+
+    count = make_mixture_csv(args.manifests, args.out, args.per_clip, args.seed, args.min_snr_db, args.max_snr_db,
+                             not args.continuous_snr)
+    print(f"wrote {count} mixtures to {args.out}")
+    return 0
+
+
 def manifest_stats(records: Sequence[ClipRecord]) -> dict[str, Any]:
     """Summary numbers of a manifest: counts, hours, captions per clip, splits, datasets, durations (s)."""
     durations = [r.duration for r in records]
@@ -144,6 +153,16 @@ def _run_info(args: argparse.Namespace) -> int:
         if stats["duration_s"]:
             low, mean, high = stats["duration_s"]
             print(f"  duration (s)       min {low:.2f}, mean {mean:.2f}, max {high:.2f}")
+    return 0
+
+
+def _run_shard(args: argparse.Namespace) -> int:
+    from lasr.data.shards import write_shards
+
+    summary = write_shards(read_manifest(args.manifest), args.out, chunk_bytes=args.chunk_bytes,
+                           overwrite=args.overwrite)
+    print(f"{summary.folder}: {summary.items:,} clips, {summary.bytes / 2**20:,.1f} MiB of audio in shards; "
+          f"use the folder wherever a manifest path goes (e.g. data.init_args.train: [{{path: {summary.folder}}}])")
     return 0
 
 
@@ -205,6 +224,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for option in DEMO_OPTIONS:
         p.add_argument(f"--{option.replace('_', '-')}", type=int, help="default: the generator's")
     p.add_argument("--overwrite", action="store_true", help="replace demo folders that are not a complete demo")
+
+    p = _sub(sub, "shard", "write a manifest's clips into litdata shards (read like a manifest)", _run_shard)
+    p.add_argument("--manifest", type=Path, required=True, help="manifest (.jsonl[.gz]) whose clips to shard")
+    p.add_argument("--out", type=Path, required=True, help="shard folder (created when complete)")
+    p.add_argument("--chunk-bytes", default="64MB", help="size of each chunk file (default %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+    p = _sub(sub, "mixtures", "write a deterministic source,noise,snr,caption mixture CSV (separation eval)",
+             _run_mixtures)
+    p.add_argument("manifests", nargs="+", help="manifest(s) (.jsonl/.jsonl.gz) whose clips are mixed")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--per-clip", type=int, default=1, help="mixtures per captioned clip (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-snr-db", type=float, default=-15.0)
+    p.add_argument("--max-snr-db", type=float, default=15.0)
+    p.add_argument("--continuous-snr", action="store_true", help="uniform real SNRs instead of integers")
 
     p = _sub(sub, "info", "summarise manifests", _run_info)
     p.add_argument("manifests", nargs="+", type=Path, help="manifest files (.jsonl or .jsonl.gz)")

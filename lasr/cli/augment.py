@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 
 from lasr.augment.backends import make_backend
@@ -77,6 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="keep paraphrase/rewrite/backtranslate outputs whose MiniLM cosine to the source is in "
                          "[LO, HI] (suggested start: 0.55 0.97)")
     sub.add_parser("templates", help="list the packaged prompt templates")
+    lb = sub.add_parser("loopback", help="serve the fake chat-completions endpoint the tests use (Ctrl-C stops)")
+    lb.add_argument("--port", type=int, default=8000)
+    lb.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    fig = sub.add_parser("figures", help="spectrogram figures of the audio transforms (docs/audio_augment.md)")
+    fig.add_argument("--manifest", default="demo_data/manifests/clotho_development.jsonl.gz")
+    fig.add_argument("--out", default="docs/images")
+    fig.add_argument("--sample-rate", type=int, default=16000)
+    fig.add_argument("--seconds", type=float, default=8.0)
+    fig.add_argument("--seed", type=int, default=0)
 
 
 def _backend(args: argparse.Namespace):
@@ -133,6 +143,21 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "templates":
         for path in sorted(TEMPLATE_DIR.glob("*.yaml")):
             print(path.stem)
+        return 0
+    if args.action == "loopback":
+        from lasr.augment.loopback import LoopbackChatServer
+
+        server = LoopbackChatServer(args.latency, port=args.port).start()
+        print(f"serving {server.url}/chat/completions (Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            server.stop()
+        return 0
+    if args.action == "figures":
+        from lasr.augment.audio.figures import write_figures
+
+        write_figures(args.manifest, args.out, args.sample_rate, args.seconds, args.seed)
         return 0
     if args.action == "export":
         if not Path(args.store).is_file():

@@ -1,24 +1,18 @@
-"""``lasr separate``: extract the sound a text query describes from a recording of any length.
+"""Separate a recording of any length by a text query: window by window, joined by overlap-add.
 
-    lasr separate --ckpt model.ckpt --audio in.wav --text "a dog barking" --out dog.wav
-    lasr separate --ckpt model.ckpt --csv jobs.csv --out out_dir/        # rows: audio,text[,out]
-
-The checkpoint may be a lasr separation checkpoint or a published AudioSep / DCASE 2024 T9 baseline one (its
-query tower is CLAP: pass ``--clap`` with a local CLAP folder). Audio is read in windows, resampled to the model's
+Audio is read in windows, resampled to the model's
 rate, downmixed to mono, separated window by window and written as it goes, so memory is bounded by the window,
-not the file. Windows overlap by ``--overlap`` seconds and are joined by overlap-add with complementary
+not the file. Windows overlap by ``overlap_seconds`` and are joined by overlap-add with complementary
 raised-cosine (sin^2 / cos^2) fades, which sum to exactly 1; window starts lie on the model's pooling grid
 (hop x 2^(depth-1) samples). Inputs no longer than one window take a single whole-file pass. The output is at
 the model's sample rate, written as 32-bit float (default) or 16-bit PCM after clipping to [-1, 1].
+The ``lasr separate`` command (:mod:`lasr.cli.separate`) is the front end.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import logging
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -29,7 +23,7 @@ import torch
 from torch import Tensor
 
 from lasr.data.audio import probe_audio, read_window, resample
-from lasr.errors import AudioError, DataError, LasrError
+from lasr.errors import AudioError, LasrError
 from lasr.models.separation.resunet import ResUNet30
 from lasr.utils.atomic import atomic_path
 
@@ -169,7 +163,6 @@ def separate_file(model: ResUNet30, condition: Tensor, audio: str | Path, out: s
     return {"seconds": reader.total / model.sample_rate, "clipped": clipped}
 
 
-# ---- the command --------------------------------------------------------------------------------------------------
 def load_model_and_query(ckpt: str, clap: str | None = None, device: str = "cpu"):
     """(separator in eval mode on ``device``, frozen query encoder) from a lasr or published checkpoint."""
     from lasr.models.separation.checkpoint import load_separator
@@ -189,70 +182,3 @@ def load_model_and_query(ckpt: str, clap: str | None = None, device: str = "cpu"
     log.info("%s: %s separator, %s; query encoder %s", ckpt, loaded.kind,
              ", ".join(f"{k}={v}" for k, v in loaded.stft.items()), type(query).__name__)
     return loaded.model.to(device), query
-
-
-def read_jobs(path: str | Path, out: Path) -> list[tuple[str, str, Path]]:
-    """Rows ``audio,text[,out]`` of a batch CSV (header required).
-
-    A missing ``out`` becomes ``<out>/<audio stem>_<text slug>.wav``; relative audio paths are relative to the CSV.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("job CSV not found", path)
-    jobs = []
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"audio", "text"} <= set(reader.fieldnames):
-            raise DataError(f"the header must name columns audio,text[,out]; got {reader.fieldnames}", path, 1)
-        for row_no, row in enumerate(reader, start=2):
-            text = (row.get("text") or "").strip()
-            if not text:
-                raise DataError("empty text query", path, row_no)
-            audio = Path(row["audio"])
-            audio = audio if audio.is_absolute() else path.parent / audio
-            slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40]
-            target = Path(row["out"]) if row.get("out") else out / f"{audio.stem}_{slug}.wav"
-            jobs.append((str(audio), text, target))
-    return jobs
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="lasr separation checkpoint or AudioSep / DCASE baseline .ckpt")
-    parser.add_argument("--audio", help="input recording (any length, rate and channel count)")
-    parser.add_argument("--text", help="text query, e.g. \"a dog barking\"")
-    parser.add_argument("--csv", help="batch mode: CSV with columns audio,text[,out]")
-    parser.add_argument("--out", required=True, help="output WAV (single mode) or output folder (batch mode)")
-    parser.add_argument("--window", type=float, default=10.0, help="window length in s (default %(default)s)")
-    parser.add_argument("--overlap", type=float, default=1.0, help="window overlap in s (default %(default)s)")
-    parser.add_argument("--format", choices=sorted(FORMATS), default="float",
-                        help="float: 32-bit float WAV (default); pcm16: clipped to [-1, 1], 16-bit")
-    parser.add_argument("--clap", help="local CLAP model folder (needed for published AudioSep / DCASE checkpoints)")
-    parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
-
-
-def run(args: argparse.Namespace) -> int:
-    if bool(args.csv) == bool(args.audio):
-        raise LasrError("give either --audio with --text, or --csv")
-    if args.audio and not (args.text or "").strip():
-        raise DataError("empty text query: pass --text \"...\"", args.audio)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    jobs = read_jobs(args.csv, Path(args.out)) if args.csv else [(args.audio, args.text.strip(), Path(args.out))]
-    model, query = load_model_and_query(args.ckpt, args.clap, args.device)
-    conditions = query.to(args.device)(sorted({text for _, text, _ in jobs}))
-    by_text = dict(zip(sorted({text for _, text, _ in jobs}), conditions))
-    failed = 0
-    for audio, text, out in jobs:
-        try:
-            report = separate_file(model, by_text[text], audio, out, args.window, args.overlap, args.format)
-        except (AudioError, DataError) as err:
-            if not args.csv:
-                raise
-            failed += 1
-            log.error("%s: %s", audio, err)
-            continue
-        print(f"{audio} -> {out}  ({report['seconds']:.1f} s, query {text!r})")
-    if failed:
-        log.error("%d of %d jobs failed", failed, len(jobs))
-    return 1 if failed else 0

@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 from lasr.errors import DataError
-from lasr.search.embed_cli import add_model_arguments
+from lasr.cli.embed import add_model_arguments
+from lasr.search.ann import KINDS as FAISS_KINDS
+from lasr.search.ann import SearchParams
 from lasr.search.index import EmbeddingIndex
-from lasr.search.search import Query, encode_queries, hits_to_json, read_queries, search_index
+from lasr.search.search import Query, encode_queries, hits_to_json, read_queries, search_faiss_index, search_index
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-rows", type=int,
                         help="index rows scored at once (bounds memory; default: 256 MiB of embeddings)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--engine", default="exact", choices=("exact", *FAISS_KINDS),
+                        help="exact chunked search over the shards (default), or a faiss index built by "
+                             "`lasr embed --faiss KIND`")
+    defaults = SearchParams()
+    parser.add_argument("--ef-search", type=int, default=defaults.ef_search, help="HNSW (default %(default)s)")
+    parser.add_argument("--nprobe", type=int, default=defaults.nprobe, help="IVF cells probed (default %(default)s)")
+    parser.add_argument("--rerank", type=int, default=defaults.rerank,
+                        help="approximate candidates re-scored exactly per result (default %(default)s)")
 
 
 def _queries(args: argparse.Namespace) -> list[Query]:
@@ -37,7 +47,7 @@ def _queries(args: argparse.Namespace) -> list[Query]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lasr.tasks.checkpoints import load_retrieval_model, model_fingerprint
+    from lasr.models.checkpoints import load_retrieval_model, model_fingerprint
 
     index = EmbeddingIndex.open(args.index)
     queries = _queries(args)
@@ -47,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
     if not index.complete:
         print(f"warning: {args.index} is incomplete ({len(index.done_shards())} of {index.n_shards} shards); "
               "rerun `lasr embed` to finish it", file=sys.stderr)
-    hits = search_index(index, encode_queries(model, queries, index.meta["max_seconds"]), args.k, args.chunk_rows)
+    encoded = encode_queries(model, queries, index.meta["max_seconds"])
+    if args.engine == "exact":
+        hits = search_index(index, encoded, args.k, args.chunk_rows)
+    else:
+        params = SearchParams(ef_search=args.ef_search, nprobe=args.nprobe, rerank=args.rerank)
+        hits = search_faiss_index(index, encoded, args.k, args.engine, params)
     if args.json:
         print(hits_to_json(queries, hits))
         return 0

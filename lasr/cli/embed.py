@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lasr.search.clips import DEFAULT_MAX_SECONDS, list_collection
+from lasr.search.ann import KINDS as FAISS_KINDS
 from lasr.search.embed import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_SIZE, build_index
 
 MAX_LISTED_FAILURES = 20  # the summary names this many unreadable files, then a count
@@ -30,10 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clips per shard file (default %(default)s)")
     parser.add_argument("--workers", type=int, default=0, help="audio loading processes (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing index at --out first")
+    parser.add_argument("--faiss", nargs="+", choices=FAISS_KINDS, default=[],
+                        help="also build faiss indexes once the shards are complete: flat (exact), hnsw, ivfpq "
+                             "(approximate; `lasr search --engine KIND`)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from lasr.tasks.checkpoints import load_retrieval_model
+    from lasr.models.checkpoints import load_retrieval_model
 
     refs = list_collection(args.audio)
     model = load_retrieval_model(args.ckpt, args.config)
@@ -56,4 +60,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {reason}")  # the reason names the file
         if len(failed) > MAX_LISTED_FAILURES:
             print(f"  ... and {len(failed) - MAX_LISTED_FAILURES} more")
+    if args.faiss:
+        from lasr.search.ann import FaissSpec, build_faiss
+
+        for kind in args.faiss:
+            print(f"faiss {kind} index: {build_faiss(index, FaissSpec(kind=kind))}")
     return 0

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Sequence
 
 from lasr.data.manifest import ClipRecord
-from lasr.distill.clusters import CAPTION_TABLE, CLIP_TABLE, OUTLIER, SUMMARY
-from lasr.distill.store import read_json
+from lasr.data.teacher_store import read_json
 from lasr.errors import DataError
 
+OUTLIER = -1
+CAPTION_TABLE, CLIP_TABLE, TOPICS, SUMMARY = "caption_topics.csv", "clip_topics.csv", "topics.json", "summary.json"
 _SHOWN = 5
 
 

@@ -1,6 +1,7 @@
-"""Rebuild a trained :class:`DualEncoder` from a Lightning checkpoint, for inference tools.
+"""Read checkpoint files (:func:`read_checkpoint`, the one reader) and rebuild a trained :class:`DualEncoder`
+from a Lightning checkpoint, for inference tools.
 
-Building is shared with distillation (:func:`lasr.tasks.run_config.load_dual_encoder`): the architecture comes
+Building is shared with distillation (:func:`lasr.models.run_config.load_dual_encoder`): the architecture comes
 from an explicit run config, else from the config that ``lasr fit`` stores in the checkpoint (``lasr_config``).
 This module adds what older checkpoints need, which hold only weights (``RetrievalTask`` keeps the model out of
 its hyper-parameters): finding the ``config.yaml`` LightningCLI wrote for the run (:func:`find_run_config`).
@@ -11,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
 
 from lasr.errors import LasrError
-from lasr.models.dual_encoder import DualEncoder
+
+if TYPE_CHECKING:
+    from lasr.models.dual_encoder import DualEncoder
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +34,67 @@ class CheckpointError(LasrError):
     """A checkpoint or its run config cannot be turned into a model."""
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict (weights memory-mapped, so optimiser states cost no RAM until touched)."""
-    path = Path(path)
+class OpaqueObject:
+    """Inert stand-in for a class named in an untrusted checkpoint: keeps constructor arguments and pickled
+    state as data (see :func:`read_checkpoint` with ``trusted=False``)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        instance = super().__new__(cls)
+        instance.opaque_args = args
+        instance.opaque_state = None
+        return instance
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.opaque_state = state
+
+
+def _stand_ins(names: list[str]) -> list[tuple[type, str]]:
+    """One empty :class:`OpaqueObject` subclass per dotted global name, in the form ``safe_globals`` takes."""
+    stand_ins = []
+    for name in names:
+        module, _, qualname = name.rpartition(".")
+        cls = type(qualname or name, (OpaqueObject,), {"__module__": module or "builtins"})
+        stand_ins.append((cls, name))
+    return stand_ins
+
+
+def read_checkpoint(path: str | Path, what: str = "checkpoint", hint: str = "", *, trusted: bool = True,
+                    error: type[LasrError] = CheckpointError) -> Any:
+    """The object stored in a local checkpoint file, for every lasr reader (tasks, separators, encoders).
+
+    Args:
+        path: ``.ckpt`` / ``.pt`` (``torch.save``) or ``.safetensors`` (returned as ``{"state_dict": ...}``).
+        what: what the file should hold, for messages ("BEATs checkpoint"); hint: appended to every message
+            (e.g. where to get the right file).
+        trusted: ``True`` for lasr's own checkpoints (full unpickler, weights memory-mapped so optimiser
+            states cost no RAM until touched); ``False`` for published files: torch's restricted unpickler,
+            every foreign class replaced by an inert :class:`OpaqueObject`, so no code from the file runs.
+        error: the :class:`LasrError` subclass raised.
+
+    Raises ``error`` naming the file when it is missing or cannot be read.
+    """
+    path = Path(path).expanduser()
+    tail = f"; {hint}" if hint else ""
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise error(f"{what} not found: {path}{tail}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as err:  # zip/pickle errors have unhelpful types
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return {"state_dict": load_file(str(path))}
+        if trusted:
+            return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # names classes outside torch's allowlist: retry with inert stand-ins
+            foreign = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+            with torch.serialization.safe_globals(_stand_ins(foreign)):
+                return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # zip/pickle/safetensors errors have unhelpful types
+        raise error(f"cannot read {what} {path}: not a readable PyTorch checkpoint ({err}){tail}") from None
 
 
 def _dirpaths(config: dict[str, Any]) -> list[Path]:
@@ -94,7 +150,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 
 def _stores_config(ckpt: str | Path) -> bool:
-    from lasr.tasks.run_config import CONFIG_KEY
+    from lasr.models.run_config import CONFIG_KEY
 
     return CONFIG_KEY in read_checkpoint(ckpt)
 
@@ -110,7 +166,7 @@ def load_retrieval_model(ckpt: str | Path, config: str | Path | None = None) -> 
     Raises:
         LasrError: the checkpoint is unreadable, no architecture can be found, or the weights do not fit.
     """
-    from lasr.tasks.run_config import load_dual_encoder
+    from lasr.models.run_config import load_dual_encoder
 
     if config is None and not _stores_config(ckpt):
         config = find_run_config(ckpt)

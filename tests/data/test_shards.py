@@ -1,0 +1,81 @@
+"""litdata shards: the same records, the same batches for the same seed as from files; errors before writing."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+import torch
+
+pytest.importorskip("litdata")
+
+from lasr.cli import main  # noqa: E402
+from lasr.data.datamodule import AudioTextDataModule, ManifestSource  # noqa: E402
+from lasr.data.manifest import read_manifest, write_manifest  # noqa: E402
+from lasr.errors import DataError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sharded(demo_corpus, tmp_path_factory):
+    manifests = demo_corpus / "manifests"
+    out = tmp_path_factory.mktemp("shards")
+    for split in ("development", "validation"):
+        code = main(["data", "shard", "--manifest", str(manifests / f"clotho_{split}.jsonl.gz"),
+                     "--out", str(out / split), "--chunk-bytes", "256KB"])  # small chunks: several per split
+        assert code == 0
+    return manifests, out
+
+
+def _batches(train, val, n_batches: int = 4, workers: int = 0):
+    module = AudioTextDataModule(train=train, val=val, sample_rate=16000, train_seconds=2.0, eval_seconds=2.0,
+                                 batch_size=5, eval_batch_size=4, num_workers=workers, pin_memory=False, seed=7)
+    module.setup("fit")
+    loaders = [module.train_dataloader(), module.val_dataloader()]
+    return [[batch for _, batch in zip(range(n_batches), loader)] for loader in loaders]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_shards_give_the_same_batches_as_files(sharded, workers):
+    manifests, out = sharded
+    assert len(list(out.joinpath("development").glob("chunk-*.bin"))) > 1
+    from_files = _batches([ManifestSource(str(manifests / "clotho_development.jsonl.gz"), weight=1.5)],
+                          [str(manifests / "clotho_validation.jsonl.gz")])
+    from_shards = _batches([ManifestSource(str(out / "development"), weight=1.5)], [str(out / "validation")],
+                           workers=workers)  # forked workers open their own shard readers
+    for file_batches, shard_batches in zip(from_files, from_shards):
+        assert len(file_batches) == len(shard_batches) > 0
+        for a, b in zip(file_batches, shard_batches):
+            assert torch.equal(a["audio"], b["audio"])
+            assert torch.equal(a["duration"], b["duration"])
+            assert a["audio_id"] == b["audio_id"]
+            assert a.get("caption", a.get("captions")) == b.get("caption", b.get("captions"))
+
+
+def test_shard_folder_reads_as_the_manifest_with_shard_audio(sharded):
+    manifests, out = sharded
+    files = read_manifest(manifests / "clotho_validation.jsonl.gz")
+    shards = read_manifest(out / "validation")
+    assert [r.key for r in shards] == [r.key for r in files]
+    assert [r.captions for r in shards] == [r.captions for r in files]
+    assert all(r.audio_path == f"shard:{(out / 'validation').resolve()}#{i}" for i, r in enumerate(shards))
+    mode = stat.S_IMODE(os.stat(out / "validation").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask
+
+
+def test_missing_audio_is_listed_before_anything_is_written(demo_corpus, tmp_path):
+    records = read_manifest(demo_corpus / "manifests" / "clotho_validation.jsonl.gz")
+    import dataclasses
+
+    broken = [dataclasses.replace(r, audio_path=str(tmp_path / f"gone{i}.wav")) if i in (1, 3) else r
+              for i, r in enumerate(records)]
+    write_manifest(broken, tmp_path / "broken.jsonl")
+    from lasr.data.shards import write_shards
+
+    with pytest.raises(DataError, match=r"2 of \d+ clips cannot be sharded") as err:
+        write_shards(read_manifest(tmp_path / "broken.jsonl"), tmp_path / "out", progress=False)
+    assert "gone1.wav" in str(err.value) and "gone3.wav" in str(err.value)
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no temporary folder left
