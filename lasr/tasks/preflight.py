@@ -31,8 +31,11 @@ class PreflightError(LasrError):
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
+        if len(problems) == 1:
+            super().__init__(f"preflight (before the first step): {problems[0]}")
+            return
         listed = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"preflight found {len(problems)} problem(s) before the first step; fix them all and "
+        super().__init__(f"preflight found {len(problems)} problems before the first step; fix them all and "
                          f"run again:\n{listed}")
 
 

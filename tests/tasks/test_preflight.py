@@ -31,7 +31,7 @@ def no_weights(tmp_path, monkeypatch):
 def test_paper_stage1_config_without_weights_or_data_lists_every_missing_piece(no_weights, capsys):
     assert main(["fit", "--config", str(REPO / "configs" / "stage1_pretrain.yaml")]) == 2
     err = capsys.readouterr().err
-    assert "preflight found 6 problem(s)" in err
+    assert "preflight found 6 problems" in err
     assert "Traceback" not in err
     assert f"{KEY}.checkpoint" in err and "lasr weights download passt-audioset" in err
     assert "text model 'roberta-large' is not available locally" in err
