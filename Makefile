@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lasr-installed
 DEMO_DIR ?= demo_data
 
-.PHONY: install demo demo-llm demo-audioaug test bench clean-demo
+.PHONY: install demo demo-llm demo-audioaug demo-all-terms test bench clean-demo
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ demo-llm: $(STAMP)
 demo-audioaug: $(STAMP)
 	$(VENV)/bin/lasr data demo --out $(DEMO_DIR) --seed 0
 	$(VENV)/bin/lasr fit --config configs/demo/stage1_audioaug.yaml
+
+# Every loss term at once: hard negatives + distillation (online stage-1 teacher) + topic heads; after `make demo`.
+demo-all-terms: $(STAMP)
+	$(VENV)/bin/lasr fit --config configs/demo/stage3_all_terms.yaml
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q

@@ -28,6 +28,7 @@ from lasr.distill.ensemble import format_table
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "demo"
 DEFAULT_STAGE1 = Path("checkpoints/demo/stage1/last.ckpt")
+BASE_KEY = "config"  # an overlay's base, as `lasr fit` reads it (lasr/cli/config_overlays.py)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +40,13 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """A config file with its overlay chain (``config: BASE.yaml``, relative to the file) merged into one dict."""
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    base = config.pop(BASE_KEY, None)
+    return deep_merge(load_config(path.parent / base), config) if base else config
 
 
 class Chain:
@@ -54,18 +62,25 @@ class Chain:
         started = time.perf_counter()
         print(f"[{step}] lasr {' '.join(args)}", flush=True)
         log = self.out / "logs" / f"{step}.txt"
-        with open(log, "w", encoding="utf-8") as handle:
-            code = subprocess.call([sys.executable, "-m", "lasr.cli", *args], stdout=handle, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        with open(log, "w", encoding="utf-8") as handle:  # the step's output goes to its log and to stdout
+            child = subprocess.Popen([sys.executable, "-m", "lasr.cli", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                                     text=True, encoding="utf-8", errors="replace")
+            for line in child.stdout:
+                handle.write(line)
+                print(f"[{step}] {line}", end="", flush=True)
+            code = child.wait()
         self.timings[step] = time.perf_counter() - started
         if code != 0:
             tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-40:])
             raise SystemExit(f"[{step}] failed with exit code {code}; last lines of {log}:\n{tail}")
         print(f"[{step}] done in {self.timings[step]:.0f} s", flush=True)
 
-    def config(self, stage: str, template: str, model_args: dict[str, Any]) -> Path:
-        """The demo config of ``stage`` with data/output paths rewritten and the overrides merged in."""
-        config = yaml.safe_load((CONFIGS / template).read_text(encoding="utf-8"))
+    def config(self, stage: str, template: str, model_args: dict[str, Any],
+               term_args: dict[str, Any] | None = None) -> Path:
+        """The demo config of ``stage`` with data/output paths rewritten and the overrides merged in;
+        ``term_args`` replace the loss terms' init args of the same name (teacher and cluster paths)."""
+        config = load_config(CONFIGS / template)
         data = config["data"]["init_args"]
         for split in ("train", "val", "test"):
             data[split] = [{"path": str(self.manifests / f"clotho_{name}.jsonl.gz")}
@@ -76,6 +91,9 @@ class Chain:
         trainer["logger"]["init_args"]["save_dir"] = str(self.out / "logs")
         trainer["callbacks"][0]["init_args"]["dirpath"] = str(self.out / stage)
         config["model"]["init_args"].update(model_args)
+        for term in config["model"]["init_args"].get("terms") or []:
+            args = term.setdefault("init_args", {})
+            args.update({k: v for k, v in (term_args or {}).items() if k in args})
         config = deep_merge(config, self.override)
         path = self.out / "configs" / f"{stage}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +101,8 @@ class Chain:
         shutil.rmtree(self.out / stage, ignore_errors=True)  # fresh best.ckpt / last.ckpt names
         return path
 
-    def fit(self, stage: str, template: str, model_args: dict[str, Any]) -> None:
-        self.run(stage, "fit", "--config", str(self.config(stage, template, model_args)))
+    def fit(self, stage: str, template: str, model_args: dict[str, Any], term_args: dict[str, Any] | None = None) -> None:
+        self.run(stage, "fit", "--config", str(self.config(stage, template, model_args, term_args)))
 
 
 def stage1(chain: Chain, existing: Path | None, existing_config: str) -> tuple[list[Path], str]:
@@ -105,14 +123,12 @@ def run_chain(demo: Path, out: Path, existing_stage1: Path | None, override: dic
     teachers, stage1_config = stage1(chain, existing_stage1, stage1_config)
     dev = str(chain.manifests / "clotho_development.jsonl.gz")
     chain.run("teachers", "teachers", "--ckpt", *map(str, teachers), "--config", stage1_config,
-              "--data", dev, "--out", str(out / "teachers"), "--no-progress")
-    chain.fit("stage2", "stage2_demo.yaml",
-              {"init_from": str(teachers[0]), "teacher_embeddings": [str(out / "teachers")]})
+              "--data", dev, "--out", str(out / "teachers"))
+    paths = {"teacher_embeddings": [str(out / "teachers")], "clusters": str(out / "clusters")}
+    chain.fit("stage2", "stage2_demo.yaml", {"init_from": str(teachers[0])}, paths)
     chain.run("cluster", "cluster", "--data", dev, "--out", str(out / "clusters"),
               "--min-topic-size", str(min_topic_size))
-    chain.fit("stage3", "stage3_demo.yaml", {"init_from": str(out / "stage2" / "best.ckpt"),
-                                             "teacher_embeddings": [str(out / "teachers")],
-                                             "clusters": str(out / "clusters")})
+    chain.fit("stage3", "stage3_demo.yaml", {"init_from": str(out / "stage2" / "best.ckpt")}, paths)
     members = [teachers[0], out / "stage2" / "best.ckpt", out / "stage3" / "best.ckpt"]
     chain.run("ensemble", "ensemble", "--ckpt", *map(str, members), "--config", stage1_config, "-", "-",
               "--data", str(chain.manifests / "clotho_evaluation.jsonl.gz"),

@@ -42,11 +42,34 @@ def apply_fidelity(rows: list[dict], band: tuple[float, float], counts: Counter)
     return [row for i, row in enumerate(rows) if i not in drop]
 
 
+def current_rows(rows: list[Row], model: str | None = None) -> tuple[list[Row], int]:
+    """The rows of one provenance (model, template id@version, sampling): those of ``model`` if given, and
+    among them the provenance of the most recently written row (the current setting). Returns
+    ``(rows, left_out)`` with the number of rows of other provenances left out."""
+    pool = [row for row in rows if model is None or row.model == model]
+    if not pool:
+        return [], len(rows)
+    current = max(pool, key=lambda row: row.updated).provenance
+    kept = [row for row in pool if row.provenance == current]
+    return kept, len(rows) - len(kept)
+
+
+def stable_order(row: Row) -> tuple:
+    """Sort key of table rows independent of the order answers arrived in."""
+    meta = row.meta
+    return (str(meta.get("clip_key", "")), int(meta.get("slot", -1)), str(meta.get("label", "")),
+            int(meta.get("pair_index", -1)), int(meta.get("example_index", -1)), str(meta.get("language", "")),
+            row.sample_index, row.custom_id)
+
+
 def collect(store: Store, kinds: Iterable[str] | None = None, model: str | None = None,
-            fidelity: tuple[float, float] | None = None) -> tuple[list[dict], Counter]:
-    """Table rows of the final stage of each kind (plus class descriptions), exact duplicates (normalised
-    text, per kind and source) removed, optionally filtered by :func:`apply_fidelity`. Returns
-    ``(rows, counts)`` with per-kind counts and ``duplicate`` / ``fidelity_*`` drops."""
+            fidelity: tuple[float, float] | None = None,
+            all_provenances: bool = False) -> tuple[list[dict], Counter]:
+    """Table rows of the final stage of each kind (plus class descriptions), of one provenance per kind and
+    stage (see :func:`current_rows`; ``all_provenances`` keeps every row of ``model``), in a stable order,
+    exact duplicates (normalised text, per kind and source) removed, optionally filtered by
+    :func:`apply_fidelity`. Returns ``(rows, counts)`` with per-kind counts and ``duplicate`` / ``fidelity_*``
+    / ``older_provenance`` drops."""
     rows, seen, counts = [], set(), Counter()
     wanted = list(kinds or FINAL_STAGES)
     for kind in wanted:
@@ -54,9 +77,14 @@ def collect(store: Store, kinds: Iterable[str] | None = None, model: str | None 
         if kind == "class-prompts":
             stages.append(("descriptions", "class-description"))
         for stage, out_kind in stages:
-            for row in store.rows(kind, stage):
-                if model and row.model != model:
-                    continue
+            found = list(store.rows(kind, stage))
+            if all_provenances:
+                selected = [row for row in found if model is None or row.model == model]
+            else:
+                selected, left_out = current_rows(found, model)
+                if left_out:
+                    counts["older_provenance"] += left_out
+            for row in sorted(selected, key=stable_order):
                 item = table_row(row, out_kind)
                 key = (out_kind, item["clip_key"], item["slot"], item["extra"].get("label"),
                        item["extra"].get("pair_index"), item["extra"].get("example_index"), normalise(row.text))
@@ -72,8 +100,8 @@ def collect(store: Store, kinds: Iterable[str] | None = None, model: str | None 
 
 
 def export(store: Store, path: str | Path, kinds: Iterable[str] | None = None, model: str | None = None,
-           fidelity: tuple[float, float] | None = None) -> Counter:
+           fidelity: tuple[float, float] | None = None, all_provenances: bool = False) -> Counter:
     """Collect and write the caption table; returns the counts."""
-    rows, counts = collect(store, kinds, model, fidelity)
+    rows, counts = collect(store, kinds, model, fidelity, all_provenances)
     write_table(rows, path)
     return counts

@@ -1,36 +1,61 @@
 """Parse an LLM answer into one caption and decide whether to keep it (``None``) or why not (a reason string).
 
-Rejection reasons: ``empty``, ``malformed`` (chat markers or labels left over), ``truncated`` (finish reason
-``length``), ``refusal`` (off-topic meta talk: "as an AI", "here is..."), ``prompt_echo``, ``too_short``,
-``too_long``, ``identical`` (same as the source after normalisation), ``banned_word``, ``wrong_language``
-(non-ASCII letters in an English answer), ``duplicate`` (at export, see :func:`normalise`).
+Think blocks (``<think>...</think>``) are removed before anything is judged. Rejection reasons: ``empty``,
+``malformed`` (chat markers, labels or braces left over), ``truncated`` (finish reason ``length``),
+``refusal`` (meta talk: "as an AI", "I'm sorry", "the caption"), ``prompt_echo``, ``too_short``, ``too_long``,
+``identical`` (same as the source after normalisation), ``banned_word``, ``repetition`` (a generation loop),
+``garbage`` (keyboard mash, symbols), ``wrong_language`` (py3langid language identification),
+``off_topic`` (nothing in common with the source), ``duplicate`` (at export, see :func:`normalise`).
+Measured on the labelled replies in ``tests/augment/fixtures/replies.jsonl`` by
+``benchmarks/reply_filter.py``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from lasr.data.caption_table import normalise
 
-CHAT_MARKERS = re.compile(r"<\|[^|>]*\|>|<(start|end)_of_turn>|</?s>|<bos>|<eos>|\[/?INST\]|^\s*(assistant|model)\s*\n",
-                          re.IGNORECASE)
-LEADING_LABEL = re.compile(r"^\s*(output|caption|paraphrase|rewrite|answer|translation|english|mixture|"
-                           r"description|rewritten caption|new caption)\s*[:\-]\s*", re.IGNORECASE)
-REFUSAL = re.compile(r"\b(as an ai|language model|i cannot|i can't|i'm sorry|here is|here's|sure[,!]|"
-                     r"certainly[,!]|rewritten caption|the caption)\b", re.IGNORECASE)
+THINK = re.compile(r"<think>.*?(</think>|\Z)", re.IGNORECASE | re.DOTALL)  # an unclosed block runs to the end
+MARKER = r"<\|[^|>]*\|>|<(?:start|end)_of_turn>|</?s>|<bos>|<eos>|\[/?INST\]"
+CHAT_MARKERS = re.compile(rf"{MARKER}|^\s*(assistant|model)\s*\n", re.IGNORECASE)
+ROLE_AFTER_MARKER = re.compile(rf"(?:{MARKER})\s*(?:(?:assistant|model|user|system)\b)?[:\s]*", re.IGNORECASE)
+LEADING_LABEL = re.compile(r"^\s*(?:(?:output|final|new|rewritten|paraphrased|english|the)\s+)*"
+                           r"(?:output|caption|paraphrase|rewrite|answer|translation|english|mixture|"
+                           r"description|sentence|text)s?\s*\d*\s*[:\-\u2013]\s*", re.IGNORECASE)
+PREAMBLE = re.compile(r"^\s*(?:sure|certainly|of course|okay|ok|absolutely|here(?:'s| is| are))\b[^\n]*?"
+                      r"(?::\s*|\.\s+|!\s+|\n|$)", re.IGNORECASE)
+REFUSAL = re.compile(r"\b(as an ai|language model|i cannot|i can't|i can not|i'm sorry|i am sorry|sorry|"
+                     r"i don't|i do not|here is|here's|sure[,!]|certainly[,!]|happy to help|rewritten caption|"
+                     r"the caption|this caption|caption|captions|paraphrase|rewrite|the user)\b", re.IGNORECASE)
 ROLE_NAMES = {"assistant", "model", "user", "system"}
-NOT_ENGLISH = re.compile(r"[^\x00-\x7f\u2019\u2018\u201c\u201d\u2013\u2014]")
+# English function words: a reply made of words cannot be English without some of them (a short caption has 1+)
+ENGLISH_FUNCTION_WORDS = frozenset(
+    "a an the and or but of in on at by for from with without into onto over under through as while then "
+    "is are was were be been being it its this that these those there their they he she his her someone "
+    "something after before during until near behind above below off out up down again away past".split())
 
 
 @dataclass(frozen=True)
 class FilterConfig:
-    """Acceptance limits (word counts are whitespace tokens). ReCLAP keeps rewrites under 30 words."""
+    """Acceptance limits (word counts are whitespace tokens). ReCLAP keeps rewrites under 30 words.
+
+    ``min_english`` is the least probability of English (py3langid, normalised over its 97 languages) for an
+    answer without English function words; ``max_repeat`` the most times one word 2-gram may occur;
+    ``min_similarity`` the least MiniLM cosine to the source for an answer that shares no content word with
+    it (off-topic text); ``max_nonword_fraction`` the largest share of tokens that cannot be words
+    (keyboard mash)."""
 
     min_words: int = 3
     max_words: int = 30
-    max_non_ascii_fraction: float = 0.02
     echo_overlap: float = 0.7   # word-set Jaccard with the instruction or a few-shot answer that counts as an echo
+    min_english: float = 0.5
+    max_repeat: int = 2
+    min_similarity: float = 0.3
+    max_nonword_fraction: float = 0.3
 
 
 def _jaccard(a: str, b: str) -> float:
@@ -39,28 +64,104 @@ def _jaccard(a: str, b: str) -> float:
 
 
 def parse_answer(raw: str) -> tuple[str, bool]:
-    """Return ``(caption, had_markers)``: the first non-empty line, label prefix, quotes and stray chat markers
-    removed. Base models continue the few-shot pattern, so everything after the first line is dropped."""
+    """Return ``(caption, had_markers)``: think blocks removed, then the first non-empty line with chat
+    markers (and a role name right after one), label prefixes ("Output Caption:"), preambles ("Sure, here is
+    the paraphrase:"), quotes and markdown emphasis removed. Base models continue the few-shot pattern, so
+    everything after the first caption line is dropped."""
+    raw = THINK.sub("\n", raw)
     had_markers = bool(CHAT_MARKERS.search(raw))
-    text = CHAT_MARKERS.sub("\n", raw)
+    text = ROLE_AFTER_MARKER.sub("\n", raw)
     lines = [line.strip() for line in text.splitlines()
-             if line.strip() and line.strip().lower() not in ROLE_NAMES]
+             if line.strip() and line.strip().lower().rstrip(":") not in ROLE_NAMES]
+    while lines:
+        line, previous = lines[0], None
+        while line != previous:  # "Sure! Here's a rewritten caption: Output: ..." has several layers
+            previous, line = line, LEADING_LABEL.sub("", PREAMBLE.sub("", line, count=1)).strip()
+        if line:
+            break
+        lines = lines[1:]  # a preamble or label alone on its line: the caption follows
     if not lines:
         return "", had_markers
-    line = LEADING_LABEL.sub("", lines[0]).strip().strip('"\u201c\u201d\'').strip()
+    line = line.strip("*_ ").strip('"\u201c\u201d\'').strip()
     line = re.sub(r"\s*\[[^\]]*\]\s*", " ", line).replace("<br>", " ")
     return " ".join(line.split()), had_markers and not line
 
 
+@functools.lru_cache(maxsize=1)
+def _language_identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def english_probability(text: str) -> float:
+    """P(English) of ``text`` from py3langid (weights ship in the wheel; offline)."""
+    ranks = dict(_language_identifier().rank(text))
+    return float(ranks.get("en", 0.0))
+
+
+def is_english(text: str, config: FilterConfig = FilterConfig()) -> bool:
+    """English function words present, or a language-ID probability of English of at least ``min_english``.
+    (A byte ratio rejects "café"; language ID alone calls short captions with a French loan word French.)"""
+    words = normalise(text).split()
+    if any(ord(ch) > 0x2fff for ch in text):  # CJK and other scripts English captions do not use
+        return False
+    function = sum(w in ENGLISH_FUNCTION_WORDS for w in words)
+    if words and function >= max(1, round(0.15 * len(words))) and english_probability(text) > 0.01:
+        return True
+    return english_probability(text) >= config.min_english
+
+
+def _nonword(token: str) -> bool:
+    letters = re.sub(r"[^a-z]", "", token.lower())
+    if not letters:
+        return not token.isdigit() or len(token) > 4
+    return (not re.search(r"[aeiouy]", letters) or re.search(r"[^aeiouy]{5,}", letters) is not None
+            or re.search(r"(.)\1\1", letters) is not None)
+
+
+def repeats(text: str, max_repeat: int) -> bool:
+    """A generation loop: some word 2-gram occurs more than ``max_repeat`` times, or one word makes up half
+    of an answer of 6+ words."""
+    words = normalise(text).split()
+    grams = Counter(zip(words, words[1:]))
+    counts = Counter(w for w in words if w not in ENGLISH_FUNCTION_WORDS)
+    return (bool(grams) and max(grams.values()) > max_repeat) or \
+        (len(words) >= 6 and bool(counts) and max(counts.values()) * 2 >= len(words))
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in normalise(text).split() if len(w) >= 3 and w not in ENGLISH_FUNCTION_WORDS}
+
+
+@functools.lru_cache(maxsize=1)
+def _minilm():
+    from sentence_transformers import SentenceTransformer
+
+    from lasr.models.text import resolve_model_path
+
+    return SentenceTransformer(resolve_model_path("minilm"), device="cpu")
+
+
+def off_topic(text: str, sources: list[str], min_similarity: float) -> bool:
+    """Shares no content word with any source and its MiniLM cosine to all of them is below
+    ``min_similarity`` (the model is loaded only for answers that share no word)."""
+    if any(_stems(text) & _stems(source) for source in sources if source):
+        return False
+    emb = _minilm().encode([text] + [s for s in sources if s], normalize_embeddings=True, convert_to_numpy=True)
+    return float((emb[1:] @ emb[0]).max()) < min_similarity
+
+
 def rejection_reason(text: str, *, source: str, finish_reason: str | None, echo_texts: list[str] = (),
                      banned_words: tuple[str, ...] = (), english: bool = True,
-                     config: FilterConfig = FilterConfig()) -> str | None:
-    """``None`` to accept ``text``, else the reason it is rejected (see the module docstring)."""
+                     config: FilterConfig = FilterConfig(), topic_sources: list[str] | None = None) -> str | None:
+    """``None`` to accept ``text``, else the reason it is rejected (see the module docstring).
+    ``topic_sources``: texts the answer must be about (default: ``source``)."""
     if finish_reason == "length":
         return "truncated"
     if not text:
         return "empty"
-    if CHAT_MARKERS.search(text) or LEADING_LABEL.match(text) or "{" in text or "}" in text:
+    if CHAT_MARKERS.search(text) or LEADING_LABEL.match(text) or "{" in text or "}" in text or "<think" in text:
         return "malformed"
     if REFUSAL.search(text):
         return "refusal"
@@ -77,8 +178,14 @@ def rejection_reason(text: str, *, source: str, finish_reason: str | None, echo_
     tokens = set(norm.split())
     if any(word.lower() in tokens for word in banned_words):
         return "banned_word"
-    if english and len(NOT_ENGLISH.findall(text)) > config.max_non_ascii_fraction * len(text):
+    if repeats(text, config.max_repeat):
+        return "repetition"
+    if sum(_nonword(w) for w in words) > config.max_nonword_fraction * len(words):
+        return "garbage"
+    if english and not is_english(text, config):
         return "wrong_language"
+    if english and off_topic(text, topic_sources or [source], config.min_similarity):
+        return "off_topic"
     return None
 
 
@@ -89,10 +196,12 @@ def judge(raw: str, finish_reason: str | None, request,
     text, malformed = parse_answer(raw or "")
     if malformed:
         return text, "malformed"
+    original = request.meta.get("original")
+    topics = [t for t in (request.source, original, request.meta.get("label"), request.meta.get("description"))
+              if isinstance(t, str) and t]
     reason = rejection_reason(text, source=request.source, finish_reason=finish_reason,
                               echo_texts=request.prompt.echo_texts(), banned_words=request.banned_words,
-                              english=request.english, config=config)
-    original = request.meta.get("original")
+                              english=request.english, config=config, topic_sources=topics)
     if reason is None and original and normalise(text) == normalise(original):
         reason = "identical"
     return text, reason

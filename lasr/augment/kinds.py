@@ -52,7 +52,7 @@ class KindConfig:
     languages: tuple[str, ...] = ("German", "French")
     pairs: int = 100                         # mix pairs / modifier examples
     descriptions: int = 5                    # class-prompts: descriptions per label (ReCLAP: 5)
-    captions_per_description: int = 2        # class-prompts: captions per description (ReCLAP: 10)
+    captions_per_description: int = 10       # class-prompts: captions per description (ReCLAP: 10 -> 50 per label)
     modifiers: ModifierConfig = field(default_factory=ModifierConfig)
     templates: dict[str, str] = field(default_factory=dict)   # template overrides by id
 
@@ -61,6 +61,15 @@ class KindConfig:
 
 
 Stage = tuple[str, Callable[[Store], list[LLMRequest]]]
+
+
+def _current(rows, config: KindConfig, template: str) -> list:
+    """First-stage rows written with this run's model, template version and sampling (older settings are
+    left out, so a second hop never builds on an outdated first hop)."""
+    import json
+
+    tag, sampling = config.template(template).tag, json.dumps(config.sampling.as_dict())
+    return [row for row in rows if row.model == config.model and row.template == tag and row.sampling == sampling]
 
 
 def caption_sources(records: Sequence[ClipRecord], config: KindConfig) -> list[tuple[ClipRecord, int]]:
@@ -95,8 +104,8 @@ def _backtranslate(records, config: KindConfig) -> list[Stage]:
         return [make_request(kind="backtranslate", stage="from_pivot", model=config.model, template=tpl,
                              fields={"source": row.text, "language": row.meta["language"]},
                              sampling=config.sampling, sample_index=0, meta={**row.meta, "pivot": row.text})
-                for row in store.rows("backtranslate", "to_pivot")
-                if row.model == config.model and (row.meta["clip_key"], row.meta["slot"]) in wanted]
+                for row in _current(store.rows("backtranslate", "to_pivot"), config, "translate_to_pivot")
+                if (row.meta["clip_key"], row.meta["slot"]) in wanted]
 
     return [("to_pivot", to_pivot), ("from_pivot", from_pivot)]
 
@@ -105,7 +114,10 @@ def choose_mix_pairs(records: Sequence[ClipRecord], count: int, seed: int,
                      snr_db: tuple[float, float] = (-5.0, 5.0)) -> list[dict[str, Any]]:
     """``count`` distinct unordered clip pairs whose chosen captions differ, with mixing parameters:
     ``snr_db`` energy ratio of clip a to clip b in dB, ``offset_fraction`` where the shorter clip starts inside
-    the longer one (fraction of the free room). Deterministic for ``seed``."""
+    the longer one (fraction of the free room), ``natural_levels`` when a caption states a loudness (the clips
+    are then mixed at their own levels, so it stays true). Deterministic for ``seed``."""
+    from lasr.augment.audio.modifiers import mentions
+
     captioned = [r for r in records if r.captions]
     rng = np.random.default_rng(seed)
     pairs, seen = [], set()
@@ -119,10 +131,11 @@ def choose_mix_pairs(records: Sequence[ClipRecord], count: int, seed: int,
         if key in seen or normalise(a.captions[slot_a]) == normalise(b.captions[slot_b]):
             continue
         seen.add(key)
+        natural = any(mentions(text, "level") for text in (a.captions[slot_a], b.captions[slot_b]))
         pairs.append({"pair_index": len(pairs), "clip_key": a.key, "slot": slot_a, "clip_key_b": b.key,
                       "slot_b": slot_b, "caption": a.captions[slot_a], "caption_b": b.captions[slot_b],
                       "mix": {"snr_db": round(float(rng.uniform(*snr_db)), 3),
-                              "offset_fraction": round(float(rng.uniform()), 4)}})
+                              "offset_fraction": round(float(rng.uniform()), 4), "natural_levels": natural}})
     return pairs
 
 
@@ -155,56 +168,75 @@ def _class_prompts(labels: Sequence[str], config: KindConfig) -> list[Stage]:
                              fields={"source": row.meta["label"].replace("_", " "), "description": row.text},
                              sampling=config.sampling, sample_index=i,
                              meta={"label": row.meta["label"], "description": row.text})
-                for row in store.rows("class-prompts", "descriptions")
-                if row.model == config.model and row.meta["label"] in wanted
+                for row in _current(store.rows("class-prompts", "descriptions"), config, "class_descriptions")
+                if row.meta["label"] in wanted
                 for i in range(config.captions_per_description)]
 
     return [("descriptions", descriptions), ("captions", captions)]
 
 
-def _clip_ops(rng: np.random.Generator, cfg: ModifierConfig) -> tuple[dict[str, float], list[str]]:
-    """Random single-clip ops and the words that describe them."""
+def _clip_ops(rng: np.random.Generator, cfg: ModifierConfig, caption: str,
+              level: bool = True) -> tuple[dict[str, float], list[str]]:
+    """Random single-clip ops and the words that describe what the clip becomes, from the same facts the
+    serving dataset checks (:func:`lasr.augment.audio.modifiers.net_semitones`: a tape-style speed change moves
+    the pitch too). Ops on an axis the caption already talks about are not drawn; a crop keeps every sound
+    (the dataset crops silence only), so it earns no word; in a mixture (``level`` False) no gain is drawn."""
+    from lasr.augment.audio.modifiers import ModifierRules, free_ops, net_semitones
+
+    rules, free = ModifierRules(), free_ops(caption)
     ops: dict[str, float] = {}
-    words: list[str] = []
-    if rng.uniform() < cfg.p_op:
+    if rng.uniform() < cfg.p_op and level and "gain_db" in free:
         ops["gain_db"] = round(float(rng.uniform(*cfg.gain_db) * rng.choice([-1, 1])), 2)
-        words.append("louder" if ops["gain_db"] > 0 else "quieter")
-    if rng.uniform() < cfg.p_op:
+    if rng.uniform() < cfg.p_op and "pitch_semitones" in free:
         ops["pitch_semitones"] = round(float(rng.uniform(*cfg.pitch_semitones) * rng.choice([-1, 1])), 2)
-        words.append("higher pitch" if ops["pitch_semitones"] > 0 else "deeper pitch")
-    if rng.uniform() < cfg.p_op:
+    if rng.uniform() < cfg.p_op and "speed" in free:
         factor = float(rng.uniform(*cfg.speed))
         ops["speed"] = round(factor if rng.uniform() < 0.5 else 1.0 / factor, 3)
-        words.append("faster" if ops["speed"] > 1 else "slower")
     if rng.uniform() < cfg.p_op:
         ops["crop_fraction"] = round(float(rng.uniform(*cfg.crop_fraction)), 3)
-        words.append("shortened")
-    return ops, words
+    facts = rules.modifiers_for(ops.get("gain_db", 0.0),
+                                net_semitones(ops.get("pitch_semitones", 0.0), ops.get("speed", 1.0)),
+                                ops.get("speed", 1.0))
+    names = {"level": ("quieter", "louder"), "pitch": ("deeper pitch", "higher pitch"), "speed": ("slower", "faster")}
+    return ops, [names[axis][direction > 0] for axis, direction in facts]
 
 
 def choose_modifier_examples(records: Sequence[ClipRecord], count: int, seed: int,
                              cfg: ModifierConfig = ModifierConfig()) -> list[dict[str, Any]]:
-    """``count`` transformed examples: 1..max_clips clips, per-clip ops, and how they combine (``concat`` or
-    ``mix`` with ``snr_db``). ``description`` is the LLM input, e.g. ``[1] a dog barks (louder) ; then [2] ...``."""
+    """``count`` transformed examples: 1..max_clips clips (two in a mixture), per-clip ops, and how they combine
+    (``concat`` or ``mix`` with ``snr_db``). ``description`` is the LLM input, e.g.
+    ``[1] a dog barks (louder) ; then [2] ...``; in a mixture the level words come from ``snr_db`` (energy
+    matching sets the relative level, so per-clip gains would be undone)."""
+    from lasr.augment.audio.modifiers import ModifierRules, mentions
+
     captioned = [r for r in records if r.captions]
     rng = np.random.default_rng(seed)
     examples = []
     for index in range(count if captioned else 0):
         n = int(rng.integers(1, min(cfg.max_clips, len(captioned)) + 1))
         combine = "concat" if rng.uniform() < cfg.p_concat else "mix"
+        n = min(n, 2) if combine == "mix" else n
+        picks = [captioned[int(p)] for p in rng.choice(len(captioned), size=n, replace=False)]
+        slots = [int(rng.integers(len(r.captions))) for r in picks]
+        texts = [r.captions[slot] for r, slot in zip(picks, slots)]
+        mixed = n > 1 and combine == "mix"
+        natural = mixed and any(mentions(t, "level") for t in texts)  # keep the levels the captions state
+        snr = round(float(rng.uniform(*cfg.mix_snr_db)), 3) if mixed and not natural else None
+        level_words = [[], []]
+        if snr is not None and abs(snr) >= ModifierRules().min_gain_db:
+            level_words = [["louder" if snr > 0 else "quieter"], ["quieter" if snr > 0 else "louder"]]
         clips, parts = [], []
-        for position, pick in enumerate(rng.choice(len(captioned), size=n, replace=False), 1):
-            record = captioned[int(pick)]
-            slot = int(rng.integers(len(record.captions)))
-            ops, words = _clip_ops(rng, cfg)
+        for position, (record, slot, text) in enumerate(zip(picks, slots, texts), 1):
+            ops, words = _clip_ops(rng, cfg, text, level=not mixed)
+            words = (level_words[position - 1] if mixed else []) + words
             clips.append({"clip_key": record.key, "slot": slot, "ops": ops})
-            text = f"[{position}] {record.captions[slot].rstrip('.')}" + (f" ({', '.join(words)})" if words else "")
+            line = f"[{position}] {text.rstrip('.')}" + (f" ({', '.join(words)})" if words else "")
             joiner = "" if position == 1 else ("then " if combine == "concat" else "while ")
-            parts.append(joiner + text)
+            parts.append(joiner + line)
         example = {"example_index": index, "clip_key": clips[0]["clip_key"], "slot": clips[0]["slot"],
                    "clips": clips, "combine": combine if n > 1 else "single", "description": " ; ".join(parts)}
-        if n > 1 and combine == "mix":
-            example["mix"] = {"snr_db": round(float(rng.uniform(*cfg.mix_snr_db)), 3)}
+        if mixed:
+            example["mix"] = {"snr_db": snr, "natural_levels": natural}
         examples.append(example)
     return examples
 

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from lasr.errors import LasrError
+from lasr.utils.atomic import current_umask
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def load_causal_lm(model: str, dtype: str = "float32"):
                 del lm.config.quantization_config
             lm.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+            os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; a plain mkdir follows the umask
             try:
                 os.replace(tmp, converted)
             except OSError:  # another process won the race: keep theirs

@@ -1,8 +1,11 @@
 """A real OpenAI-compatible chat-completions server on 127.0.0.1 for tests, benchmarks and offline dry runs.
 
 It runs aiohttp.web in a background thread. Faults are injected per request from a queue
-(``"429"``, ``"500"``, ``"timeout"`` (sleeps ``hang_s``), ``"malformed"`` (invalid JSON), ``"drop"`` (closes the
-connection), ``"length"`` (finish reason length)); every request also waits ``latency_s``. The default answer is
+(``"429"`` (with ``Retry-After: retry_after``), ``"500"``, ``"400"`` (a content-policy refusal), ``"badutf8"``
+(a 200 body that is not UTF-8), ``"timeout"`` (sleeps ``hang_s``), ``"malformed"`` (invalid JSON), ``"drop"``
+(closes the connection), ``"length"`` (finish reason length)); every request also waits ``latency_s``.
+``answered`` counts, per ``X-Client-Request-Id``, the answers delivered to a client still connected (what a
+paid API bills). The default answer is
 a deterministic rewording of the last user message, so it passes the filters.
 
     lasr augment loopback --port 8000 --latency 0.05    # standalone
@@ -12,11 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import threading
 import time
 from typing import Callable
 
 from aiohttp import web
+
+
+def _client_gone(request: web.Request) -> bool:
+    """Whether the client closed its connection (killed or timed out): a peek at the socket reads EOF. Its
+    answer is then never delivered, so it is not counted in ``answered``."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return True
+    wrapped = transport.get_extra_info("socket")
+    if wrapped is None:
+        return False
+    try:
+        with socket.fromfd(wrapped.fileno(), wrapped.family, wrapped.type) as sock:  # a dup: asyncio's is wrapped
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
 
 def default_answer(messages: list[dict], body: dict) -> str:
@@ -37,6 +59,11 @@ class LoopbackChatServer:
         self.latency_s, self.answer, self.hang_s, self.port = latency_s, answer, hang_s, port
         self.faults: collections.deque[str] = collections.deque()
         self.request_ids: collections.Counter = collections.Counter()
+        self.answered: collections.Counter = collections.Counter()
+        self.arrivals: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
+        self.retry_after = "0"
+        self.last_answer_at = 0.0  # time.monotonic() of the last answer delivered
+        self.paused = threading.Event()  # while set, requests wait before answering (tests: kill a client mid-flight)
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -55,13 +82,20 @@ class LoopbackChatServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.request_ids[request.headers.get("X-Client-Request-Id", "")] += 1
+            self.arrivals[request.headers.get("X-Client-Request-Id", "")].append(time.monotonic())
             fault = self.faults.popleft() if self.faults else None
         try:
             body = await request.json()
             await asyncio.sleep(self.latency_s)
             if fault == "429":
                 return web.json_response({"error": {"message": "rate limited"}}, status=429,
-                                         headers={"Retry-After": "0"})
+                                         headers={"Retry-After": self.retry_after})
+            if fault == "400":
+                return web.json_response({"error": {"message": "refused by the content policy",
+                                                    "code": "content_policy_violation"}}, status=400)
+            if fault == "badutf8":
+                return web.Response(body=b'{"choices": [{"message": {"content": "caf\xe9 \xff\xfe"}}]}',
+                                    content_type="application/json")
             if fault == "500":
                 return web.json_response({"error": {"message": "boom"}}, status=500)
             if fault == "timeout":
@@ -71,7 +105,13 @@ class LoopbackChatServer:
             if fault == "drop":
                 request.transport.close()
                 return web.Response(status=500)
+            while self.paused.is_set():
+                await asyncio.sleep(0.01)
             content = self.answer(body.get("messages", []), body)
+            if not _client_gone(request):
+                with self._lock:
+                    self.answered[request.headers.get("X-Client-Request-Id", "")] += 1
+                    self.last_answer_at = time.monotonic()
             return web.json_response({
                 "id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", ""),

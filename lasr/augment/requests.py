@@ -18,10 +18,12 @@ class Sampling:
     top_p: float = 1.0
     max_tokens: int = 64
     seed: int = 0
+    top_k: int | None = None     # None: the backend's default (no top-k cut)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
-                "seed": self.seed}
+        out = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
+               "seed": self.seed}
+        return out if self.top_k is None else {**out, "top_k": self.top_k}  # keys of older rows stay valid
 
 
 @dataclass(frozen=True)

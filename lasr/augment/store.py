@@ -1,8 +1,9 @@
 """The result store: one SQLite database (WAL) with one row per logical request, keyed by ``custom_id``.
 
 Every finished request is committed on its own, so killing the job at any moment loses only the requests in
-flight; re-running skips rows that are accepted or out of attempts. A row is replaced (never duplicated) when
-a rejected request is retried.
+flight; re-running skips rows that are accepted, failed (a refusal or a body that cannot be read; sent again
+only after :meth:`Store.mark_retry`, ``lasr augment retry --rejected REASON``) or out of attempts. A row is
+replaced (never duplicated) when a rejected request is retried.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ CREATE TABLE IF NOT EXISTS results (
     custom_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL, template TEXT NOT NULL,
     sample_index INTEGER NOT NULL, source TEXT NOT NULL, meta TEXT NOT NULL, sampling TEXT NOT NULL,
-    status TEXT NOT NULL,            -- accepted | rejected
+    status TEXT NOT NULL,            -- accepted | rejected (by the filter) | failed (refused, bad body) | retry
     attempts INTEGER NOT NULL,
     raw TEXT, text TEXT, finish_reason TEXT, rejection TEXT,
     prompt_tokens INTEGER, completion_tokens INTEGER, updated REAL NOT NULL
@@ -48,6 +49,13 @@ class Row:
     rejection: str | None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    sampling: str = ""          # JSON of the decoding parameters (provenance)
+    updated: float = 0.0
+
+    @property
+    def provenance(self) -> tuple[str, str, str]:
+        """``(model, template id@version, sampling)``: rows of one provenance come from one setting."""
+        return self.model, self.template, self.sampling
 
 
 class Store:
@@ -86,14 +94,35 @@ class Store:
         return out
 
     def put(self, request, attempt: int, raw: str | None, text: str | None, finish_reason: str | None,
-            rejection: str | None, prompt_tokens: int | None = None, completion_tokens: int | None = None) -> None:
-        """Insert or replace the row of ``request`` after attempt number ``attempt`` (0-based); commits."""
+            rejection: str | None, prompt_tokens: int | None = None, completion_tokens: int | None = None,
+            failed: bool = False) -> None:
+        """Insert or replace the row of ``request`` after attempt number ``attempt`` (0-based); commits.
+        ``failed`` marks a request-level failure (status ``failed``, reason in ``rejection``)."""
+        status = "failed" if failed else "rejected" if rejection else "accepted" if text is not None else "received"
         self.db.execute(
             "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (request.custom_id, request.kind, request.stage, request.model, request.template,
              request.sample_index, request.source, json.dumps(request.meta, sort_keys=True),
-             json.dumps(request.sampling.as_dict()), "rejected" if rejection else "accepted", attempt + 1,
+             json.dumps(request.sampling.as_dict()), status, attempt + 1,
              raw, text, finish_reason, rejection, prompt_tokens, completion_tokens, time.time()))
+
+    def received(self) -> dict[str, tuple[int, str | None, str | None, int | None, int | None]]:
+        """``custom_id -> (attempts, raw, finish_reason, prompt_tokens, completion_tokens)`` of answers stored
+        on arrival but not judged yet (the job stopped in between)."""
+        return {cid: (attempts, raw, finish, pt, ct) for cid, attempts, raw, finish, pt, ct in self.db.execute(
+            "SELECT custom_id, attempts, raw, finish_reason, prompt_tokens, completion_tokens FROM results "
+            "WHERE status = 'received'")}
+
+    def mark_retry(self, reason: str, kind: str | None = None) -> int:
+        """Mark failed or rejected rows with rejection ``reason`` (``all``: every one) to be sent again, from
+        the first attempt, by the next run of their kind; returns how many."""
+        query = "UPDATE results SET status = 'retry', attempts = 0 WHERE status IN ('failed', 'rejected')"
+        args: list[str] = []
+        if reason != "all":
+            query, args = query + " AND rejection = ?", [reason]
+        if kind:
+            query, args = query + " AND kind = ?", args + [kind]
+        return self.db.execute(query, args).rowcount
 
     def rows(self, kind: str | None = None, stage: str | None = None, status: str | None = "accepted") -> Iterator[Row]:
         """Rows in insertion order, optionally filtered by kind, stage and status."""
@@ -105,8 +134,8 @@ class Store:
         for values in self.db.execute(query + " ORDER BY rowid", args):
             values = list(values)
             values[7] = json.loads(values[7])
-            del values[8]  # sampling is kept for audit only
-            yield Row(*values[:16])
+            sampling, updated = values.pop(8), values[16]
+            yield Row(*values[:16], sampling=sampling, updated=updated)
 
     def counts(self) -> dict[tuple[str, str, str], int]:
         """``(kind, status, rejection or '') -> rows``."""

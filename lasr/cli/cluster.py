@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from lasr.data.checks import check_output_dir
 from lasr.data.cluster_tables import CAPTION_TABLE, CLIP_TABLE, SUMMARY, TOPICS
 from lasr.distill.clusters import ClusterConfig, cluster_captions, format_summary
 from lasr.distill.teachers import read_training_records
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     overrides = {key: getattr(args, key) for key in _CLI_KEYS}
     if args.config:
         config = ClusterConfig.from_yaml(args.config, **overrides)

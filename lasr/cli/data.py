@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lasr.data.checks import check_output_dir, non_negative_float, non_negative_int, positive_int
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.data.recipes import (
     PrepareReport,
@@ -35,11 +36,11 @@ DEMO_OPTIONS = ("n_development", "n_validation", "n_evaluation", "n_sources", "s
 def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, required=True, help="corpus folder in its official layout")
     parser.add_argument("--out", type=Path, required=True, help="folder receiving the manifests (.jsonl.gz)")
-    parser.add_argument("--min-seconds", type=float, default=DEFAULT_MIN_SECONDS,
+    parser.add_argument("--min-seconds", type=non_negative_float, default=DEFAULT_MIN_SECONDS,
                         help="clips shorter than this are errors (default %(default)s s)")
     parser.add_argument("--skip-missing", action="store_true",
                         help="skip (and report) clips whose audio file is missing instead of failing")
-    parser.add_argument("--workers", type=int, default=DEFAULT_PROBE_WORKERS,
+    parser.add_argument("--workers", type=positive_int, default=DEFAULT_PROBE_WORKERS,
                         help="threads probing audio headers (default %(default)s)")
 
 
@@ -220,9 +221,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = _sub(sub, "demo", "build the synthetic demo corpus and its manifests", _run_demo)
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default %(default)s)")
     for option in DEMO_OPTIONS:
-        p.add_argument(f"--{option.replace('_', '-')}", type=int, help="default: the generator's")
+        p.add_argument(f"--{option.replace('_', '-')}", type=positive_int, help="default: the generator's")
     p.add_argument("--overwrite", action="store_true", help="replace demo folders that are not a complete demo")
 
     p = _sub(sub, "shard", "write a manifest's clips into litdata shards (read like a manifest)", _run_shard)
@@ -247,4 +248,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen sub-command; returns the exit code."""
+    if args.command != "info":
+        check_output_dir(args.out)
     return args.handler(args)

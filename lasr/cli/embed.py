@@ -6,9 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from lasr.data.checks import non_negative_int, positive_float, positive_int
 from lasr.search.clips import DEFAULT_MAX_SECONDS, list_collection
 from lasr.search.ann import KINDS as FAISS_KINDS
 from lasr.search.embed import DEFAULT_BATCH_SIZE, DEFAULT_SHARD_SIZE, build_index
+from lasr.search.index import EmbeddingIndex
 
 MAX_LISTED_FAILURES = 20  # the summary names this many unreadable files, then a count
 INTERRUPTED_EXIT_CODE = 130  # shell convention for SIGINT
@@ -24,12 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--audio", type=Path, required=True, help="folder of audio files, or a manifest (.jsonl[.gz])")
     parser.add_argument("--out", type=Path, required=True, help="index folder (created, or resumed)")
-    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+    parser.add_argument("--max-seconds", type=positive_float, default=DEFAULT_MAX_SECONDS,
                         help="seconds embedded per clip, from its start (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="default %(default)s")
-    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="default %(default)s")
+    parser.add_argument("--shard-size", type=positive_int, default=DEFAULT_SHARD_SIZE,
                         help="clips per shard file (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=0, help="audio loading processes (default %(default)s)")
+    parser.add_argument("--workers", type=non_negative_int, default=0, help="audio loading processes (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing index at --out first")
     parser.add_argument("--faiss", nargs="+", choices=FAISS_KINDS, default=[],
                         help="also build faiss indexes once the shards are complete: flat (exact), hnsw, ivfpq "
@@ -39,10 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lasr.models.checkpoints import load_retrieval_model
 
+    EmbeddingIndex.check_target(args.out, args.overwrite)
     refs = list_collection(args.audio)
     model = load_retrieval_model(args.ckpt, args.config)
     try:
-        index = build_index(model, refs, args.out, checkpoint=str(args.ckpt), source=str(args.audio),
+        index = build_index(model, refs, args.out, checkpoint=args.ckpt, source=args.audio,
                             max_seconds=args.max_seconds, batch_size=args.batch_size, shard_size=args.shard_size,
                             workers=args.workers, overwrite=args.overwrite)
     except KeyboardInterrupt:

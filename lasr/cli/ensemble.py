@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from lasr.data.checks import check_output_dir, positive_float, positive_int
 from lasr.distill.ensemble import format_table, run_ensemble
 
 
@@ -20,13 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", help="CSV of query captions (column query or caption) for the submission "
                         "when there is no relevance file (default: the manifests' captions)")
     parser.add_argument("--weights", nargs="+", type=float, help="member weights (default: equal)")
-    parser.add_argument("--top-k", type=int, default=16, help="files per query in topk.csv (DCASE ranks mAP@16)")
-    parser.add_argument("--seconds", type=float, help="audio crop in s (default: each model's eval_seconds, else 30)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--top-k", type=positive_int, default=16, help="files per query in topk.csv (DCASE ranks mAP@16)")
+    parser.add_argument("--seconds", type=positive_float, help="audio crop in s (default: each model's eval_seconds, else 30)")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     result = run_ensemble(args.ckpt, args.data, args.out, args.config, args.relevance, args.queries, args.weights,
                           args.top_k, args.seconds, args.batch_size, args.device)
     if any(result["metrics"].values()):

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lasr.errors import DataError
 from lasr.cli.embed import add_model_arguments
+from lasr.data.checks import positive_int, text
+from lasr.errors import DataError
 from lasr.search.ann import KINDS as FAISS_KINDS
 from lasr.search.ann import SearchParams
 from lasr.search.index import EmbeddingIndex
@@ -18,21 +19,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", type=Path, required=True, help="index folder written by `lasr embed`")
     add_model_arguments(parser, required=False)
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--text", help="text query")
+    group.add_argument("--text", type=text, help="text query")
     group.add_argument("--audio", help="example audio file (query by example)")
     group.add_argument("--queries", type=Path,
                        help='batch of queries: one text per line, or .jsonl with {"text": ...} / {"audio": ...}')
-    parser.add_argument("--k", type=int, default=10, help="results per query (default %(default)s)")
-    parser.add_argument("--chunk-rows", type=int,
+    parser.add_argument("--k", type=positive_int, default=10, help="results per query (default %(default)s)")
+    parser.add_argument("--chunk-rows", type=positive_int,
                         help="index rows scored at once (bounds memory; default: 256 MiB of embeddings)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--engine", default="exact", choices=("exact", *FAISS_KINDS),
                         help="exact chunked search over the shards (default), or a faiss index built by "
                              "`lasr embed --faiss KIND`")
     defaults = SearchParams()
-    parser.add_argument("--ef-search", type=int, default=defaults.ef_search, help="HNSW (default %(default)s)")
-    parser.add_argument("--nprobe", type=int, default=defaults.nprobe, help="IVF cells probed (default %(default)s)")
-    parser.add_argument("--rerank", type=int, default=defaults.rerank,
+    parser.add_argument("--ef-search", type=positive_int, default=defaults.ef_search, help="HNSW (default %(default)s)")
+    parser.add_argument("--nprobe", type=positive_int, default=defaults.nprobe, help="IVF cells probed (default %(default)s)")
+    parser.add_argument("--rerank", type=positive_int, default=defaults.rerank,
                         help="approximate candidates re-scored exactly per result (default %(default)s)")
 
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     index = EmbeddingIndex.open(args.index)
     queries = _queries(args)
-    ckpt = args.ckpt or Path(index.meta["checkpoint"])
+    ckpt = args.ckpt or index.checkpoint_path()
     model = load_retrieval_model(ckpt, args.config)
     index.check_model(model_fingerprint(model), model.embed_dim, str(ckpt))
     if not index.complete:

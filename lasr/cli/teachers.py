@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from lasr.data.checks import check_output_dir, non_negative_int, positive_float, positive_int
 from lasr.data.teacher_store import ROOT_INDEX
 from lasr.distill.teachers import embed_teachers, load_policy
 
@@ -24,16 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "its variants(record) or variants(record, slot) lists the augmented captions it serves")
     parser.add_argument("--caption-policy-args", help="JSON keyword arguments of the policy, e.g. "
                         "'{\"table\": \"aug/captions.jsonl\"}' for lasr.data.captions.AugmentedCaptionPolicy")
-    parser.add_argument("--seconds", type=float, help="audio crop in s (default: the teacher's eval_seconds, else 30)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--shard-size", type=int, default=2048, help="items per shard file (unit of resumption)")
-    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--seconds", type=positive_float,
+                        help="audio crop in s (default: the teacher's eval_seconds, else 30)")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--shard-size", type=positive_int, default=2048,
+                        help="items per shard file (unit of resumption)")
+    parser.add_argument("--num-workers", type=non_negative_int, default=0)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored precision")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     entries = embed_teachers(
         args.ckpt, args.data, args.out, args.config, load_policy(args.caption_policy, args.caption_policy_args),
         args.captions, args.seconds, args.batch_size, args.shard_size, args.num_workers, args.device,

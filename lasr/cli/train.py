@@ -17,6 +17,8 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from lasr.tasks.preflight import run_preflight
+from lasr.cli.config_overlays import expand_overlays
+from lasr.tasks.callbacks import LogProgress
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class LasrCLI(LightningCLI):
             subclass_mode_data=True,
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
+            trainer_defaults={"callbacks": [LogProgress()]},  # progress lines when the bar is off (logs)
             args=args,
         )
 
@@ -100,7 +103,7 @@ class LasrCLI(LightningCLI):
 def run_lightning(argv: list[str]) -> int:
     """Run ``lasr fit|validate|test|predict``; errors go through :func:`lasr.cli.main`'s one error path."""
     # LightningCLI reads sys.argv itself (and warns when also given args), so present argv as sys.argv
-    saved, sys.argv = sys.argv, ["lasr", *argv]
+    saved, sys.argv = sys.argv, ["lasr", *expand_overlays(argv)]
     try:
         LasrCLI()
     finally:

@@ -18,6 +18,9 @@ from lasr.data.shards import is_shard_path, open_shard_audio
 from lasr.errors import AudioError
 
 SILENCE_PEAK = 1e-5  # a clip whose peak is below this (about -100 dBFS) is treated as silent
+# frames a read may fall short of the header's count before the file counts as truncated (compressed formats
+# such as MP3 report an approximate length); also the default tolerance of the evaluation-set check
+LENGTH_TOLERANCE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,55 @@ def read_window(path: str | Path, start: int = 0, frames: int = -1) -> tuple[np.
                 handle.seek(start)
             audio = handle.read(frames=frames, dtype="float32", always_2d=True)
             return audio, handle.samplerate
-    except FileNotFoundError:
-        raise AudioError("audio file not found", path) from None
     except AudioError:
         raise
     except Exception as err:
-        raise AudioError(f"unreadable audio ({err})", path) from None
+        raise _read_error(path, err) from None
+
+
+def _read_error(path: str | Path, err: Exception) -> AudioError:
+    """The true reason a read failed: libsndfile says "System error" for a missing file."""
+    if not is_shard_path(path) and not Path(path).is_file():
+        return AudioError("audio file not found", path)
+    return AudioError(f"unreadable audio ({err})", path)
+
+
+def check_audio(path: str | Path, num_frames: int | None = None, sample_rate: int | None = None,
+                tolerance_frames: int = 0, full: bool = False, check_silence: bool = True) -> str | None:
+    """Why the file does not hold the audio a manifest lists (``None`` when it does).
+
+    Cheap by default: the header (``soundfile.info``) gives rate and length, and one frame is read at the end
+    of the stream, because for FLAC the header keeps the original length after the file was cut (WAV and
+    OGG headers report the frames actually present). ``full`` decodes the whole file and also checks for
+    NaN/Inf samples and (with ``check_silence``) silence.
+
+    Args:
+        num_frames: frames per channel the manifest lists; a difference beyond ``tolerance_frames`` is reported.
+        sample_rate: the manifest's rate in Hz.
+    """
+    try:
+        info = probe_audio(path)
+    except AudioError as err:
+        return str(err)
+    if sample_rate and info.sample_rate != sample_rate:
+        return f"{path}: sample rate is {info.sample_rate} Hz, the manifest says {sample_rate} Hz"
+    if num_frames is not None and abs(info.num_frames - num_frames) > tolerance_frames:
+        return (f"{path}: holds {info.num_frames} frames ({info.duration:.3f} s), the manifest says {num_frames} "
+                f"({num_frames / info.sample_rate:.3f} s); was it changed after prepare?")
+    try:
+        if not full:
+            read_window(path, info.num_frames - 1, 1)
+            return None
+        audio, _ = read_window(path)
+    except AudioError as err:
+        return str(err)
+    if audio.shape[0] != info.num_frames:
+        return f"{path}: decoded {audio.shape[0]} frames, the header says {info.num_frames} (truncated file?)"
+    if not np.isfinite(audio).all():
+        return f"{path}: audio contains NaN or Inf samples"
+    if check_silence and float(np.abs(audio).max()) < SILENCE_PEAK:
+        return f"{path}: audio is silent"
+    return None
 
 
 
@@ -137,6 +183,10 @@ def load_clip(
     audio, file_sr = read_window(path, start, frames)
     if audio.shape[0] == 0:
         raise AudioError("audio file has no samples", path)
+    expected = frames if frames > 0 else info.num_frames - start
+    if audio.shape[0] < expected - LENGTH_TOLERANCE_SECONDS * file_sr:  # the header facts (e.g. from a manifest) promise more than the file holds
+        raise AudioError(f"read {audio.shape[0]} frames where {expected} were expected: the file is shorter "
+                         f"than {info.num_frames} frames (truncated or replaced after prepare?)", path)
     wave = torch.from_numpy(audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0])
     if not torch.isfinite(wave).all():
         raise AudioError("audio contains NaN or Inf samples", path)

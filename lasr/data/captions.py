@@ -17,10 +17,14 @@ from lasr.data.caption_table import normalise, read_table
 from lasr.data.manifest import ClipRecord
 
 log = logging.getLogger(__name__)
+OTHER_AUDIO_KINDS = ("mix", "modifiers", "class-prompts", "class-description")  # never variants of a clip caption
 
 
 class CaptionPolicy:
-    """Identity policy: the original caption in slot ``slot`` of the clip."""
+    """Identity policy: the original caption in slot ``slot`` of the clip. ``last_augmented`` says whether the
+    last caption served was an LLM variant (the dataset puts it in the item as ``caption_augmented``)."""
+
+    last_augmented = False
 
     def caption(self, record: ClipRecord, slot: int, rng: np.random.Generator | None) -> str:
         """Return the caption text to train on for ``record.captions[slot]``.
@@ -62,6 +66,10 @@ class AugmentedCaptionPolicy(CaptionPolicy):
             raise ValueError(f"p_original must be in [0, 1], got {p_original}")
         if match not in ("slot", "text"):
             raise ValueError(f"match must be 'slot' or 'text', got {match!r}")
+        other_audio = sorted(set(kinds) & set(OTHER_AUDIO_KINDS))
+        if other_audio:
+            raise ValueError(f"caption kinds {other_audio} describe other audio (a mixture or a transformed clip), "
+                             "not the plain clip: serve them through lasr.augment.audio (augment.llm_table)")
         self.table, self.p_original, self.kinds = str(table), p_original, tuple(kinds)
         self.kind_weights = dict(kind_weights) if kind_weights else None
         self.match = match
@@ -74,6 +82,10 @@ class AugmentedCaptionPolicy(CaptionPolicy):
             for index, key in ((self.by_key, (row["clip_key"], int(row["slot"]))),
                                (self.by_text, normalise(row["source"]))):
                 index.setdefault(key, {}).setdefault(row["kind"], []).append(row["text"])
+        for index in (self.by_key, self.by_text):  # table order must not change the draws
+            for kinds in index.values():
+                for kind in kinds:
+                    kinds[kind] = sorted(set(kinds[kind]))
         self.served_original = 0
         self.served_augmented = 0
         self.log_every = log_every
@@ -96,6 +108,7 @@ class AugmentedCaptionPolicy(CaptionPolicy):
 
     def _draw(self, record: ClipRecord, slot: int, rng: np.random.Generator | None) -> str:
         original = record.captions[slot]
+        self.last_augmented = False
         found = self.variants(record, slot) if rng is not None else {}
         if not found or rng.random() < self.p_original:
             self.served_original += rng is not None
@@ -110,6 +123,7 @@ class AugmentedCaptionPolicy(CaptionPolicy):
         else:
             texts = [text for kind_texts in found.values() for text in kind_texts]
         self.served_augmented += 1
+        self.last_augmented = True
         return texts[int(rng.integers(len(texts)))]
 
     @property

@@ -10,10 +10,13 @@ from typing import Sequence
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from lasr.data.audio import LENGTH_TOLERANCE_SECONDS
 from lasr.data.captions import CaptionPolicy
 from lasr.data.datasets import CaptionPairDataset, ClipDataset, collate_clips, collate_pairs
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.data.sampler import WeightedEpochSampler
+from lasr.data.verify import CHECK_MODES, verify_eval_records
+from lasr.errors import DataError, LasrError
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +30,24 @@ class ManifestSource:
     splits: list[str] | None = None
 
     def load(self) -> list[ClipRecord]:
+        """The manifest's records (of ``splits`` when given); an empty result is a :class:`DataError`."""
         records = read_manifest(self.path)
         if self.splits:
             records = [r for r in records if r.split in self.splits]
+        if not records:
+            where = f" in splits {self.splits}" if self.splits else ""
+            raise DataError(f"the manifest lists no clips{where}", self.path)
         return records
+
+
+def check_sizes(**values: float | None) -> None:
+    """Raise one :class:`LasrError` naming every ``data.<key>`` that is negative, or zero where a size must be
+    positive (``num_workers`` and ``max_retries`` may be 0; ``None`` means unset)."""
+    may_be_zero = {"num_workers", "max_retries"}
+    bad = [f"data.{k}={v}" for k, v in values.items()
+           if v is not None and (v < 0 or (v == 0 and k not in may_be_zero))]
+    if bad:
+        raise LasrError(f"{', '.join(bad)}: must be positive")
 
 
 def _as_sources(items: Sequence[ManifestSource | str] | None) -> list[ManifestSource]:
@@ -53,7 +70,13 @@ class AudioTextDataModule(L.LightningDataModule):
             batch counts clips).
         num_workers: DataLoader workers per device; ``persistent_workers`` is used only when > 0.
         caption_policy: which caption text is served for a clip's caption slot (identity by default).
-        strict: a bad audio file stops the run instead of being skipped and reported.
+        strict: a bad training file stops the run instead of being skipped and reported. Evaluation sets are
+            always strict: at setup every listed clip is checked against its manifest (see ``eval_check``) and
+            the run stops listing every mismatch; no evaluation clip is ever replaced.
+        eval_check: ``header`` (rate and length from the header, plus one frame read at the end of the
+            stream, which finds cut FLAC files) or ``full`` (decode every evaluation clip at setup, which also
+            finds NaN and silent files).
+        eval_tolerance_seconds: allowed difference between a file's length and its manifest's.
         seed: base seed of the epoch order and of per-item randomness.
     """
 
@@ -75,8 +98,16 @@ class AudioTextDataModule(L.LightningDataModule):
         strict: bool = False,
         max_retries: int = 10,
         seed: int = 0,
+        eval_check: str = "header",
+        eval_tolerance_seconds: float = LENGTH_TOLERANCE_SECONDS,
     ):
         super().__init__()
+        check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
+                    max_retries=max_retries, train_seconds=train_seconds, eval_seconds=eval_seconds,
+                    sample_rate=sample_rate)
+        if eval_check not in CHECK_MODES:
+            raise LasrError(f"data.eval_check: must be one of {list(CHECK_MODES)}, got {eval_check!r}")
+        self.eval_check, self.eval_tolerance_seconds = eval_check, eval_tolerance_seconds
         self.train_sources, self.val_sources, self.test_sources = map(_as_sources, (train, val, test))
         self.test_relevance = test_relevance
         self.sample_rate, self.train_seconds, self.eval_seconds = sample_rate, train_seconds, eval_seconds
@@ -96,7 +127,9 @@ class AudioTextDataModule(L.LightningDataModule):
         for name, sources in (("val", self.val_sources), ("test", self.test_sources)):
             wanted = stage in (None, "fit", "validate") if name == "val" else stage in (None, "test", "predict")
             if wanted and name not in self.datasets and sources:
-                self.datasets[name] = self.build_eval_dataset([r for s in sources for r in s.load()], name)
+                records = [r for s in sources for r in s.load()]
+                verify_eval_records(records, name, self.min_seconds, self.eval_tolerance_seconds, self.eval_check)
+                self.datasets[name] = self.build_eval_dataset(records, name)
 
     # ---- hooks: subclasses (e.g. separation mixtures) override these four and keep the rest -------------------
     def build_train_dataset(self, records: list[ClipRecord]) -> Dataset:
@@ -110,7 +143,7 @@ class AudioTextDataModule(L.LightningDataModule):
 
     def build_eval_dataset(self, records: list[ClipRecord], stage: str) -> Dataset:
         """Validation/test dataset (retrieval: one item per clip with all its captions)."""
-        return ClipDataset(records, self.sample_rate, self.eval_seconds, self.min_seconds, self.strict, self.max_retries)
+        return ClipDataset(records, self.sample_rate, self.eval_seconds, self.min_seconds, strict=True)
 
     train_collate = staticmethod(collate_pairs)
     eval_collate = staticmethod(collate_clips)

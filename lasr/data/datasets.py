@@ -6,7 +6,8 @@
   is embedded once per clip instead of once per caption.
 
 A bad clip (missing, corrupt, silent, too short) is replaced by the next good one and reported in the item's
-``skipped`` list, unless ``strict`` is set, in which case the :class:`AudioError` propagates.
+``skipped`` list (once per file), unless ``strict`` is set, in which case the :class:`AudioError` propagates.
+Evaluation datasets are built strict by the DataModule, after :mod:`lasr.data.verify` checked every clip.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch.utils.data import Dataset
 from lasr.data.audio import AudioInfo, load_clip, pad_or_crop
 from lasr.data.captions import CaptionPolicy
 from lasr.data.manifest import ClipRecord
-from lasr.errors import AudioError
+from lasr.errors import AudioError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class _SkippingDataset(Dataset):
                 if self.strict:
                     raise
                 log.debug("skipping item %d: %s", current, err)
-                skipped.append((err.path or "?", str(err)))
+                if all(path != err.path for path, _ in skipped):  # one entry per bad file, not per attempt
+                    skipped.append((err.path or "?", str(err)))
                 continue
             item["skipped"] = skipped
             return item
@@ -87,7 +89,7 @@ class CaptionPairDataset(_SkippingDataset):
         self.records = list(records)
         self.pairs = [(c, s) for c, r in enumerate(self.records) for s in range(len(r.captions))]
         if not self.pairs:
-            raise ValueError("no captioned clips in the training manifests")
+            raise DataError("no captioned clips in the training manifests")
         self.keys = [clip_key(r) for r in self.records]
         self.audio = _AudioSource(sample_rate, max_seconds, min_seconds)
         self.caption_policy = caption_policy or CaptionPolicy()
@@ -101,6 +103,7 @@ class CaptionPairDataset(_SkippingDataset):
         wave, duration = self.audio.load(record, rng)
         return {
             "audio": wave, "duration": duration, "caption": self.caption_policy.caption(record, slot, rng),
+            "caption_augmented": self.caption_policy.last_augmented,
             "audio_id": record.id, "audio_key": self.keys[clip], "caption_id": f"{record.id}#{slot}",
             "dataset": record.dataset, "index": index,
         }
@@ -148,6 +151,7 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch = _collate_clip_fields(items)
     batch["caption"] = [i["caption"] for i in items]
     batch["caption_id"] = [i["caption_id"] for i in items]
+    batch["caption_augmented"] = torch.tensor([bool(i.get("caption_augmented")) for i in items])  # LLM-written
     return batch
 
 

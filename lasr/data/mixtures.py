@@ -31,6 +31,7 @@ from lasr.data.datamodule import AudioTextDataModule
 from lasr.data.datasets import _AudioSource, _SkippingDataset
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.data.text import caption_identity_key
+from lasr.data.verify import verify_audio_files
 from lasr.errors import AudioError, DataError
 from lasr.utils.atomic import atomic_open
 
@@ -360,8 +361,9 @@ class SeparationDataModule(AudioTextDataModule):
         wanted = {"val": stage in (None, "fit", "validate"), "test": stage in (None, "test", "predict")}
         for name, path in self.csvs.items():
             if path and wanted[name] and name not in self.datasets:  # an explicit CSV wins over planned mixtures
-                self.datasets[name] = MixtureEvalDataset(read_mixture_csv(path, self.csv_audio_dir),
-                                                         self.sample_rate, self.eval_seconds, str(path))
+                specs = read_mixture_csv(path, self.csv_audio_dir)
+                verify_audio_files([f for spec in specs for f in (spec.source, spec.noise)], f"{name} ({path})")
+                self.datasets[name] = MixtureEvalDataset(specs, self.sample_rate, self.eval_seconds, str(path))
         super().setup(stage)
 
     def build_train_dataset(self, records: list[ClipRecord]) -> Dataset:

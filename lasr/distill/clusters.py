@@ -196,7 +196,7 @@ def cluster_captions(records: Sequence[ClipRecord], out: str | Path, config: Clu
         "outlier_share_before_reduction": result["outlier_share_before"],
         "outlier_share": sizes.get(OUTLIER, 0) / len(rows),
         "clip_outlier_share": sum(v[0] == OUTLIER for v in clip_topics.values()) / len(clip_topics),
-        "config": asdict(config), "manifests": list(map(str, sources)),
+        "config": asdict(config), "manifests": [str(Path(s).absolute()) for s in sources],
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
     write_json(out / SUMMARY, summary)

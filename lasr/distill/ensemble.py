@@ -22,10 +22,11 @@ import torch
 from torch import Tensor
 
 from lasr.data.manifest import ClipRecord, read_manifest
-from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
 from lasr.data.teacher_store import teacher_dir_name, write_json
+from lasr.data.verify import verify_eval_records
 from lasr.errors import DataError, LasrError
 from lasr.metrics.retrieval import load_relevance_csv, resolve_relevance, retrieval_metrics
+from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, resolve_device
 from lasr.models.run_config import configs_per_checkpoint, load_dual_encoder
 from lasr.utils.atomic import atomic_open
 
@@ -157,6 +158,7 @@ def run_ensemble(checkpoints: Sequence[str], manifests: Sequence[str], out: str 
     if len(weights) != len(checkpoints) or min(weights) < 0 or sum(weights) <= 0:
         raise LasrError(f"--weights: need {len(checkpoints)} non-negative weights with a positive sum, got {weights}")
     data = load_eval_set(manifests)
+    verify_eval_records(data.records, "evaluation")
     table = load_relevance_csv(relevance) if relevance else None
     if table is not None:
         query_texts = list(table)
@@ -178,7 +180,7 @@ def run_ensemble(checkpoints: Sequence[str], manifests: Sequence[str], out: str 
     scores = ensemble_scores(members, weights)
     write_submission(out / "submission.csv", query_texts, data.names, scores)
     write_topk(out / "topk.csv", query_texts, data.names, scores, top_k)
-    result = {"checkpoints": list(checkpoints), "weights": weights, "metrics": columns,
+    result = {"checkpoints": [str(Path(c).absolute()) for c in checkpoints], "weights": weights, "metrics": columns,
               "n_queries": len(query_texts), "n_audio": len(data.records)}
     write_json(out / "metrics.json", result)
     return result

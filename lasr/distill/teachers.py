@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from tqdm import tqdm
 
 from lasr.data.captions import student_caption_texts
 from lasr.data.manifest import ClipRecord, read_manifest
@@ -29,8 +28,9 @@ from lasr.data.teacher_store import (
     FORMAT, INDEX, ROOT_INDEX, Shard, checkpoint_identity, plan_shards, remove_stale_shards, teacher_dir_name,
     write_json, write_shard,
 )
-from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, progress_bar, resolve_device
+from lasr.data.verify import verify_eval_records
 from lasr.errors import DataError, LasrError
+from lasr.models.embedding import DEFAULT_SECONDS, embed_clips, embed_texts, progress_bar, resolve_device
 from lasr.models.run_config import LoadedModel, configs_per_checkpoint, load_dual_encoder
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def read_training_records(manifests: Sequence[str | Path]) -> list[ClipRecord]:
 
 # ---- one teacher -----------------------------------------------------------------------------------------------
 def _embed_shard(teacher: LoadedModel, shard: Shard, by_key: dict[str, ClipRecord], seconds: float,
-                 batch_size: int, num_workers: int, bar: tqdm) -> torch.Tensor:
+                 batch_size: int, num_workers: int, bar: Any) -> torch.Tensor:
     if shard.kind == "audio":
         records = [by_key[key] for key in shard.items]
         return embed_clips(teacher.model, records, seconds, batch_size, num_workers, bar=bar)
@@ -132,6 +132,7 @@ def embed_teachers(checkpoints: Sequence[str], manifests: Sequence[str], out: st
                    progress: bool = True) -> list[dict[str, Any]]:
     """Run every teacher over the manifests' clips and captions; write ``out/teachers.json`` last."""
     records = read_training_records(manifests)
+    verify_eval_records(records, "teacher input")  # teacher rows are keyed by clip: none may be skipped
     extra = load_caption_table(captions_table) if captions_table else None
     texts = student_caption_texts(records, policy, extra)
     entries = []
@@ -141,6 +142,7 @@ def embed_teachers(checkpoints: Sequence[str], manifests: Sequence[str], out: st
         entries.append(embed_teacher(teacher, records, texts, out, crop, batch_size, shard_size, num_workers,
                                      dtype, progress))
         del teacher
-    write_json(Path(out) / ROOT_INDEX, {"format": FORMAT, "teachers": entries, "manifests": [str(m) for m in manifests],
+    write_json(Path(out) / ROOT_INDEX, {"format": FORMAT, "teachers": entries,
+                                        "manifests": [str(Path(m).absolute()) for m in manifests],
                                         "n_audio": len(records), "n_text": len(texts)})
     return entries

@@ -79,7 +79,8 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint", hint: str = "", 
     path = Path(path).expanduser()
     tail = f"; {hint}" if hint else ""
     if not path.is_file():
-        raise error(f"{what} not found: {path}{tail}")
+        where = "" if path.is_absolute() else f" (looked at {path.absolute()})"
+        raise error(f"{what} not found: {path}{where}{tail}")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

@@ -14,7 +14,6 @@ own sample rate, so models with different audio encoders and rates can embed the
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Any, Iterable, Iterator, Sequence
 
 import torch
@@ -22,9 +21,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from lasr.data.checks import check_device
 from lasr.data.datasets import ClipDataset, collate_clips
 from lasr.data.manifest import ClipRecord
 from lasr.models.dual_encoder import DualEncoder
+from lasr.utils.progress import progress
 
 DEFAULT_SECONDS = 30.0  # DCASE 2025 baseline crop when the model's config does not say
 TEXT_BATCH_SIZE = 64
@@ -34,7 +35,7 @@ def resolve_device(device: str) -> torch.device:
     """``auto`` picks CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return check_device(device)
 
 
 def _autocast(device: torch.device):
@@ -50,9 +51,9 @@ def _device(model: DualEncoder) -> torch.device:
 
 def progress_bar(total: int, desc: str = "embedding", unit: str = "item", initial: int = 0,
                  enabled: bool | None = None) -> tqdm:
-    """A tqdm bar on stderr; ``enabled=None`` shows it only on a terminal."""
-    show = sys.stderr.isatty() if enabled is None else enabled
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=sys.stderr, disable=not show)
+    """A tqdm bar on stderr (:func:`lasr.utils.progress.progress`): live on a terminal, periodic plain lines
+    in a log; ``enabled=False`` silences it."""
+    return progress(total=total, desc=desc, unit=unit, initial=initial, enabled=enabled is not False)
 
 
 @torch.no_grad()

@@ -5,7 +5,8 @@ them (it is a module), so the architecture is not in a plain checkpoint.  Source
 
 * an explicit config file, the YAML given to ``lasr fit`` or the ``config.yaml`` Lightning wrote to the log dir;
 * ``checkpoint["lasr_config"]``: the ``model`` and ``data`` sections of the run's config, written into every
-  checkpoint by :func:`store_run_config` (tasks call it from ``on_save_checkpoint`` under ``lasr fit``);
+  checkpoint by :func:`store_run_config` (tasks call it from ``on_save_checkpoint`` under ``lasr fit``), with
+  every relative path that named an existing file made absolute, so tools work from any folder;
 * a ``config.yaml`` in the checkpoint's folder or the folder above it.
 
 Weights are then loaded strictly: every key and shape of the model must match.
@@ -14,6 +15,7 @@ Weights are then loaded strictly: every key and shape of the model must match.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,9 +46,42 @@ def store_run_config(trainer: Any, checkpoint: dict[str, Any]) -> None:
         return
     try:
         config = yaml.safe_load(saver.parser.dump(saver.config, skip_none=False))
-        checkpoint[CONFIG_KEY] = {key: config.get(key) for key in ("model", "data")}
+        checkpoint[CONFIG_KEY] = {key: absolute_paths(config.get(key)) for key in ("model", "data")}
     except Exception as err:  # noqa: BLE001 - a config that cannot be dumped must not lose the checkpoint
         log.warning("could not store the run config in the checkpoint (%s); tools will need --config", err)
+
+
+def _looks_like_path(value: str) -> bool:
+    return ("/" in value or os.sep in value or Path(value).suffix != "") and "\n" not in value
+
+
+def absolute_paths(value: Any, base: Path | None = None) -> Any:
+    """``value`` (a config tree) with every relative path string that names an existing file or folder under
+    ``base`` (default: the working folder) replaced by its absolute path; other values unchanged."""
+    base = base or Path.cwd()
+    if isinstance(value, dict):
+        return {k: absolute_paths(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [absolute_paths(v, base) for v in value]
+    if isinstance(value, str) and value and _looks_like_path(value) and not Path(value).is_absolute():
+        try:
+            candidate = base / value
+            if candidate.exists():
+                return str(candidate.absolute())
+        except (OSError, ValueError):  # not a possible file name
+            pass
+    return value
+
+
+def missing_paths(value: Any) -> list[str]:
+    """Absolute path strings in a config tree that no longer exist (what a stored run config points at)."""
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in missing_paths(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in missing_paths(v)]
+    if isinstance(value, str) and value.startswith("/") and "\n" not in value and not Path(value).exists():
+        return [value]
+    return []
 
 
 @dataclass
@@ -105,12 +140,19 @@ def build_dual_encoder(model_section: dict[str, Any]) -> DualEncoder:
 
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--model", type=DualEncoder)
+    gone = missing_paths(model_section)
+    hint = f" (the config refers to files that are gone: {', '.join(gone[:_SHOWN])})" if gone else ""
     try:
         parsed = parser.parse_object({"model": model_section})
     except Exception as err:  # jsonargparse raises its own error types
-        raise LasrError(f"cannot build the dual encoder from the config: {err}") from None
+        raise LasrError(f"cannot build the dual encoder from the config: {err}{hint}") from None
     instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in jsonargparse 4.49
-    return instantiate(parsed).model
+    try:
+        return instantiate(parsed).model
+    except (LasrError, OSError) as err:
+        if not hint:
+            raise
+        raise LasrError(f"cannot build the dual encoder from the config: {err}{hint}") from None
 
 
 def _check_state(model: DualEncoder, state: dict[str, torch.Tensor], path: str) -> None:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lasr.data.audio import AudioInfo, load_clip, pad_or_crop
 from lasr.data.manifest import ClipRecord, read_manifest
+from lasr.data.shards import is_shard_path
 from lasr.errors import AudioError, DataError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif")
@@ -41,7 +42,8 @@ def refs_from_records(records: Sequence[ClipRecord]) -> list[ClipRef]:
     refs = []
     for r in records:
         info = AudioInfo(r.sample_rate, r.num_frames, r.channels) if r.num_frames and r.channels else None
-        refs.append(ClipRef(r.key if r.dataset else r.id, r.audio_path, info))
+        path = r.audio_path if is_shard_path(r.audio_path) else str(Path(r.audio_path).absolute())
+        refs.append(ClipRef(r.key if r.dataset else r.id, path, info))
     return refs
 
 

@@ -53,7 +53,8 @@ def embed_refs(model: DualEncoder, refs: Sequence[ClipRef], max_seconds: float =
     return embeddings, kept, failed
 
 
-def build_index(model: DualEncoder, refs: Sequence[ClipRef], out: str | Path, checkpoint: str, source: str,
+def build_index(model: DualEncoder, refs: Sequence[ClipRef], out: str | Path, checkpoint: str | Path,
+                source: str | Path,
                 max_seconds: float = DEFAULT_MAX_SECONDS, batch_size: int = DEFAULT_BATCH_SIZE,
                 shard_size: int = DEFAULT_SHARD_SIZE, workers: int = 0, overwrite: bool = False) -> EmbeddingIndex:
     """Embed ``refs`` into the index folder ``out`` shard by shard; complete shards of an earlier, interrupted
@@ -62,8 +63,9 @@ def build_index(model: DualEncoder, refs: Sequence[ClipRef], out: str | Path, ch
     if overwrite and out.exists():
         EmbeddingIndex.open(out)  # refuse to delete a folder that is not an index
         shutil.rmtree(out)
-    meta = {"embed_dim": model.embed_dim, "checkpoint": str(checkpoint), "model_fingerprint": model_fingerprint(model),
-            "sample_rate": model.audio_sample_rate, "max_seconds": max_seconds, "source": str(source),
+    meta = {"embed_dim": model.embed_dim, **EmbeddingIndex.paths_meta(out, checkpoint, source),
+            "model_fingerprint": model_fingerprint(model), "sample_rate": model.audio_sample_rate,
+            "max_seconds": max_seconds,
             "collection_digest": collection_digest(refs), "count": len(refs), "shard_size": shard_size}
     index = EmbeddingIndex.create_or_resume(out, meta)
     done = index.done_shards()

@@ -2,8 +2,9 @@
 
 Layout of ``INDEX/``:
 
-* ``index.json``: format, version, ``embed_dim``, ``checkpoint`` and ``model_fingerprint`` (hash of the weights
-  that made the embeddings), ``sample_rate`` (Hz), ``max_seconds``, ``source``, ``collection_digest``,
+* ``index.json``: format, version, ``embed_dim``, ``checkpoint`` (absolute path) with ``checkpoint_relative``
+  (the same, relative to the index folder, so a moved tree still finds it) and ``model_fingerprint`` (hash of
+  the weights that made the embeddings), ``sample_rate`` (Hz), ``max_seconds``, ``source``, ``collection_digest``,
   ``count`` (clips listed), ``shard_size``.
 * ``shard-NNNNN.npy``: (n, embed_dim) float32 unit vectors of the readable clips of positions
   ``[NNNNN * shard_size, (NNNNN + 1) * shard_size)`` of the collection.
@@ -14,6 +15,7 @@ Layout of ``INDEX/``:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -50,6 +52,22 @@ class EmbeddingIndex:
         self.root, self.meta = Path(root), meta
 
     # ---- creation -------------------------------------------------------------------------------------------
+    @staticmethod
+    def check_target(root: str | Path, overwrite: bool = False) -> None:
+        """Before any work: ``root`` can hold an index (new, resumable, or ``overwrite`` of an index)."""
+        from lasr.data.checks import check_output_dir
+
+        root = check_output_dir(root)
+        if root.is_dir() and any(root.iterdir()) and not (root / META_NAME).is_file():
+            raise EmbeddingIndexError("folder exists and is not an embedding index; choose another --out", root)
+
+    @staticmethod
+    def paths_meta(root: str | Path, checkpoint: str | Path, source: str | Path) -> dict[str, str]:
+        """``checkpoint`` and ``source`` as absolute paths, plus the checkpoint relative to the index folder."""
+        checkpoint = Path(checkpoint).absolute()
+        return {"checkpoint": str(checkpoint), "source": str(Path(source).absolute()),
+                "checkpoint_relative": os.path.relpath(checkpoint, Path(root).absolute())}
+
     @staticmethod
     def create_or_resume(root: str | Path, meta: dict[str, Any]) -> "EmbeddingIndex":
         """Start a new index, or reopen one whose :data:`RESUME_KEYS` equal ``meta``'s (else a clear error)."""
@@ -105,6 +123,22 @@ class EmbeddingIndex:
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise EmbeddingIndexError(f"unsupported index format {meta.get('format')!r} v{meta.get('version')}", path)
         return EmbeddingIndex(root, meta)
+
+    def checkpoint_path(self) -> Path:
+        """The checkpoint that built the index: its absolute path, else the one relative to the index folder
+        (older indices stored the path as typed, tried relative to the working folder as well)."""
+        stored = self.meta.get("checkpoint")
+        if not stored:
+            raise EmbeddingIndexError(f"{META_NAME} names no checkpoint; pass --ckpt", self.root)
+        tried = [Path(stored)]
+        if self.meta.get("checkpoint_relative"):
+            tried.append(self.root / self.meta["checkpoint_relative"])
+        for path in tried:
+            if path.is_file():
+                return path
+        listed = " nor ".join(str(p.absolute()) for p in tried)
+        raise EmbeddingIndexError(f"the checkpoint that built this index is gone (not at {listed}); pass --ckpt "
+                                  "with the same weights", self.root)
 
     @property
     def n_shards(self) -> int:

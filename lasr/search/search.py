@@ -59,6 +59,8 @@ def read_queries(path: str | Path) -> list[Query]:
             raise DataError(f"invalid query line ({err})", path, row) from None
         if (query.text is None) == (query.audio is None):
             raise DataError('a query line needs exactly one of "text" or "audio"', path, row)
+        if query.text is not None and not str(query.text).strip():
+            raise DataError("empty text query", path, row)
         queries.append(query)
     if not queries:
         raise DataError("no queries in the file", path)

@@ -1,4 +1,4 @@
-"""LightningModules: thin tasks that receive model, loss and schedule through the config."""
+"""LightningModules: thin tasks that receive model, loss terms and schedule through the config."""
 
 from lasr.tasks.retrieval import RetrievalTask
 

@@ -1,4 +1,7 @@
-"""Stage-1 retrieval task: a dual encoder trained with the multi-positive contrastive loss.
+"""The retrieval task of every stage: a dual encoder trained on a list of weighted loss terms.
+
+Stage 1 is the contrastive term alone, stage 2 adds distillation, stage 3 topic heads
+(:mod:`lasr.tasks.terms`); any subset and combination works, hard negatives included.
 
 Evaluation embeds every clip once and every caption once, gathers them across ranks (torchmetrics), removes
 the duplicates the distributed sampler adds, and computes the official metrics once on the whole set.
@@ -15,7 +18,6 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from lasr.losses.contrastive import ContrastiveLoss
 from lasr.metrics.retrieval import (
     RetrievalEmbeddings,
     load_relevance_csv,
@@ -25,7 +27,10 @@ from lasr.metrics.retrieval import (
 from lasr.models.checkpoints import read_checkpoint
 from lasr.models.dual_encoder import DualEncoder
 from lasr.models.run_config import store_run_config
+from lasr.tasks.legacy import upgrade_checkpoint
 from lasr.tasks.schedule import WarmupCosineSchedule
+from lasr.tasks.terms import Contrastive, LossTerm
+from lasr.tasks.skips import SkipTally
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +53,13 @@ def limited_test_setting(trainer: L.Trainer) -> str | None:
 
 
 class RetrievalTask(L.LightningModule):
-    """Contrastive audio-text retrieval (DCASE 2025 Task 6 baseline recipe by default).
+    """Audio-text retrieval; the objective is ``sum_i terms[i].weight * terms[i]`` (default: the DCASE 2025
+    Task 6 baseline's contrastive loss alone).
 
     Args:
         model: the dual encoder.
-        loss: contrastive loss (gathered over ranks).
+        terms: the loss terms (:class:`~lasr.tasks.terms.LossTerm`, one per name), e.g. contrastive,
+            distillation and topic heads; each is logged as ``train/loss/<name>``.
         optimizer: optimiser factory over the trainable parameters (paper config: AdamW, lr 2e-5, no decay).
         schedule: per-step warm-up + cosine schedule relative to the optimiser's lr.
         init_from: a checkpoint whose model weights initialise this model (e.g. stage 2 from stage 1).
@@ -65,7 +72,7 @@ class RetrievalTask(L.LightningModule):
     def __init__(
         self,
         model: DualEncoder,
-        loss: ContrastiveLoss | None = None,
+        terms: list[LossTerm] | None = None,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         schedule: WarmupCosineSchedule | None = None,
         init_from: str | None = None,
@@ -74,15 +81,21 @@ class RetrievalTask(L.LightningModule):
         lr_multipliers: dict[str, float] | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "loss"])
+        self.save_hyperparameters(ignore=["model", "terms"])
         self.model = model
-        self.loss = loss or ContrastiveLoss()
+        terms = [Contrastive()] if terms is None else list(terms)
+        names = [term.name for term in terms]
+        if not terms or len(set(names)) != len(names):
+            raise ValueError(f"model.init_args.terms: need at least one loss term and one per name, got {names}")
+        self.terms = torch.nn.ModuleDict({term.name: term for term in terms})
+        for term in terms:
+            term.bind(model)
         self.optimizer_factory = optimizer
         self.schedule = schedule or WarmupCosineSchedule()
         self.eval_chunk_size, self.multi_ks = eval_chunk_size, tuple(multi_ks)
         self.lr_multipliers = dict(lr_multipliers or {})
         self.val_embeddings, self.test_embeddings = RetrievalEmbeddings(), RetrievalEmbeddings()
-        self.skipped: list[tuple[str, str]] = []
+        self.skipped = SkipTally()
         self.last_metrics: dict[str, dict[str, float]] = {}
         if init_from:
             self._load_weights(init_from)
@@ -99,51 +112,52 @@ class RetrievalTask(L.LightningModule):
         """Store the run's model/data config so tools (``lasr teachers``, ``lasr ensemble``) need no --config."""
         store_run_config(self.trainer, checkpoint)
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Checkpoints of the former stage-2/3 task classes load into this task (renamed state keys)."""
+        upgrade_checkpoint(checkpoint)
+
+    # ---- set-up: every check that can fail runs before the first training step ----------------------------------
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            for term in self.terms.values():
+                term.setup(self.trainer, self.model)
+
     # ---- training -------------------------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+    def loss_terms(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+        """(weighted total, logged values: ``loss/<term>`` unweighted, plus the terms' extra metrics) of a batch."""
         audio = self.model.encode_audio(batch["audio"], batch["duration"])
         text = self.model.encode_text(batch["caption"])
-        extra = self._hard_negatives(batch["hard_negatives"], text) if "hard_negatives" in batch else {}
-        terms = self.loss(audio, text, batch["audio_key"], self.model.logit_scale, **extra)
-        loss = sum(value for name, value in terms.items() if name.endswith("_loss"))
+        total, logged = None, {}
+        for name, term in self.terms.items():
+            out = term(batch, audio, text, self.model)
+            value = out.pop("loss")
+            total = term.weight * value if total is None else total + term.weight * value
+            logged[f"loss/{name}"] = value
+            logged.update(out)
+        return total, logged
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        loss, logged = self.loss_terms(batch)
         batch_size = len(batch["caption"])
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=batch_size)
+        self.log_dict({f"train/{k}": v for k, v in logged.items()}, batch_size=batch_size)
         self.log("train/tau", self.model.tau.detach().abs(), batch_size=batch_size)
-        self.skipped.extend(batch["skipped"])
+        if "caption_augmented" in batch:  # share of LLM-written captions served, over all ranks
+            self.log("train/augmented_caption_share", batch["caption_augmented"].float().mean(),
+                     batch_size=batch_size, on_step=False, on_epoch=True, sync_dist=True)
+        self.skipped.add("train", batch["skipped"])
         return loss
 
-    def _hard_negatives(self, captions: list[str | None], text: Tensor) -> dict[str, Tensor]:
-        """Embed the counterfactual captions (None = none for that row) into a (B, E) tensor + (B,) mask.
-
-        Every rank builds the tensor through the same autograd path (even with no hard negative in its batch),
-        so the loss can gather it with gradient.
-        """
-        mask = torch.tensor([c is not None for c in captions], dtype=torch.bool, device=text.device)
-        emb = text.detach().new_zeros(text.shape) + 0.0 * text
-        if mask.any():
-            encoded = self.model.encode_text([c for c in captions if c is not None]).to(emb.dtype)
-            emb = emb.index_put((mask.nonzero()[:, 0],), encoded)
-        return {"hard_negative_emb": emb, "hard_negative_mask": mask}
-
     def on_train_epoch_end(self) -> None:
-        self._report_skipped("train")
-
-    def _report_skipped(self, stage: str) -> None:
-        count = torch.tensor(float(len(self.skipped)), device=self.device)
-        total = self.all_gather(count).sum()
-        self.log(f"{stage}/skipped_items", total, rank_zero_only=False, sync_dist=False)
-        if self.skipped:
-            shown = "; ".join(reason for _, reason in self.skipped[:5])
-            log.warning("%s: skipped %d bad item(s) on this rank this epoch: %s", stage, len(self.skipped), shown)
-        self.skipped = []
+        self.skipped.report(self, "train")
 
     # ---- evaluation -----------------------------------------------------------------------------------------
     def _eval_step(self, batch: dict[str, Any], store: RetrievalEmbeddings) -> None:
         audio = self.model.encode_audio(batch["audio"], batch["duration"])
         text = self.model.encode_text(batch["captions"])
         store.update(audio, batch["index"], text, batch["text_clip_index"], batch["text_slot"])
-        self.skipped.extend(batch["skipped"])
+        if batch["skipped"]:  # evaluation datasets are strict: a substituted clip would change the metrics
+            raise RuntimeError(f"evaluation batch replaced bad clips: {batch['skipped'][:3]}")
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, self.val_embeddings)
@@ -185,29 +199,36 @@ class RetrievalTask(L.LightningModule):
         metrics = {k: float(v) for k, v in metrics.items()}
         self.last_metrics[stage] = dict(metrics, n_audio=len(gathered["clip_index"]), n_text=len(gathered["text_owner"]))
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=False)
-        self._report_skipped(stage)
 
     # ---- optimisation ---------------------------------------------------------------------------------------
     def _param_groups(self) -> list[dict[str, Any]]:
-        """Trainable parameters grouped by lr multiplier (longest matching name prefix wins)."""
+        """Trainable parameters grouped by lr: a term's own ``lr`` (absolute), else the optimiser's lr times the
+        multiplier of the longest matching name prefix."""
         unknown = [p for p in self.lr_multipliers if not any(n.startswith(p) for n, _ in self.named_parameters())]
         if unknown:
             raise ValueError(f"model.init_args.lr_multipliers: no parameter names start with {unknown}")
-        groups: dict[float, list[torch.nn.Parameter]] = {}
+        own = {f"terms.{name}.": term.lr for name, term in self.terms.items() if term.lr is not None}
+        groups: dict[tuple[str, float], list[torch.nn.Parameter]] = {}
         for name, param in self.named_parameters():
             if not param.requires_grad:
                 continue
+            term = next((prefix for prefix in own if name.startswith(prefix)), None)
+            if term is not None:
+                groups.setdefault(("lr", own[term]), []).append(param)
+                continue
             prefixes = [p for p in self.lr_multipliers if name.startswith(p)]
             scale = self.lr_multipliers[max(prefixes, key=len)] if prefixes else 1.0
-            groups.setdefault(scale, []).append(param)
-        return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
+            groups.setdefault(("lr_scale", scale), []).append(param)
+        return [{"params": params, kind: value} for (kind, value), params in groups.items()]
 
     def configure_optimizers(self) -> dict[str, Any]:
         groups = self._param_groups()
         optimizer = self.optimizer_factory([{"params": g["params"]} for g in groups])
         for group, spec in zip(optimizer.param_groups, groups):
-            group["lr"] = group["lr"] * spec["lr_scale"]
-        max_lr = max(group["lr"] for group in optimizer.param_groups)
+            group["lr"] = spec["lr"] if "lr" in spec else group["lr"] * spec["lr_scale"]
+        # the schedule's min_lr is relative to the encoders' peak, so a term's own group does not shift it
+        scaled = [group["lr"] for group, spec in zip(optimizer.param_groups, groups) if "lr_scale" in spec]
+        max_lr = max(scaled or [group["lr"] for group in optimizer.param_groups])
         trainer = self.trainer
         if trainer.max_epochs and trainer.max_epochs > 0:
             steps_per_epoch = trainer.estimated_stepping_batches / trainer.max_epochs

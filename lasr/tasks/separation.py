@@ -25,6 +25,7 @@ from lasr.metrics.separation import separation_metrics
 from lasr.models.separation.checkpoint import LASR_KEY, load_weights
 from lasr.models.separation.query import QueryEmbeddingCache, QueryEncoder
 from lasr.models.separation.resunet import ResUNet30
+from lasr.tasks.skips import SkipTally
 from lasr.utils.atomic import atomic_open
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class SeparationTask(L.LightningModule):
         self.log_examples, self.results_dir = log_examples, results_dir
         self.metric_unit = "dB"  # read by the CLI's results table
         self.last_metrics: dict[str, dict[str, float]] = {}
-        self.skipped: list[tuple[str, str]] = []
+        self.skipped = SkipTally()
         self._rows: list[dict[str, Any]] = []
         if init_from:
             load_weights(self.separator, init_from)
@@ -129,14 +130,11 @@ class SeparationTask(L.LightningModule):
         size = len(batch["caption"])
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=size)
-        self.skipped.extend(batch["skipped"])
+        self.skipped.add("train", batch["skipped"])
         return loss
 
     def on_train_epoch_end(self) -> None:
-        if self.skipped:
-            log.warning("train: skipped %d bad item(s) this epoch, e.g. %s", len(self.skipped), self.skipped[0][1])
-        self.log("train/skipped_items", float(len(self.skipped)))
-        self.skipped = []
+        self.skipped.report(self, "train")
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def separate_batch(self, mixture: Tensor, condition: Tensor, length: Tensor) -> Tensor:
@@ -196,7 +194,6 @@ class SeparationTask(L.LightningModule):
         self.log_dict({f"{stage}/{k}": v for k, v in means.items()}, sync_dist=False)
         if self.trainer.is_global_zero:
             self._write_rows(stage, rows)
-        self.skipped = []
 
     def _write_rows(self, stage: str, rows: list[dict[str, Any]]) -> None:
         folder = Path(self.results_dir or self.trainer.log_dir or self.trainer.default_root_dir)

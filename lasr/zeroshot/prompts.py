@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lasr.errors import DataError
+from lasr.errors import DataError, LasrError
 
 DEFAULT_TEMPLATE = "This is a sound of {label}."  # ReCLAP / LAION-CLAP zero-shot template
 TEMPLATE_MODE = "template"
@@ -134,8 +134,10 @@ def _label_rng(seed: int, label: str) -> np.random.Generator:
 def sample_prompts(table: dict[str, list[str]], labels: Sequence[str], n_prompts: int, seed: int = 0,
                    template: str = DEFAULT_TEMPLATE) -> ClassPrompts:
     """``n_prompts`` prompts per class drawn without replacement from ``table`` (all when fewer, or when
-    ``n_prompts <= 0``), reproducibly for ``seed`` and independent of the table's row order. Labels missing
+    ``n_prompts == 0``), reproducibly for ``seed`` and independent of the table's row order. Labels missing
     from the table get the template and are listed in ``fallback``."""
+    if n_prompts < 0:
+        raise LasrError(f"n_prompts must be 0 (all) or more, got {n_prompts}")
     texts, owner, fallback = [], [], []
     for index, label in enumerate(labels):
         pool = sorted(table.get(label_key(label), []))

@@ -90,3 +90,30 @@ def test_datamodule_serves_llm_captions(demo_corpus, tmp_path):
     dataset = data.datasets["train"]
     item = dataset[(0, 0)]
     assert item["caption"] == "LLM caption 0"
+
+
+def test_kinds_describing_other_audio_cannot_be_variants(tmp_path):
+    from lasr.data.captions import AugmentedCaptionPolicy
+
+    table = tmp_path / "t.jsonl"
+    table.write_text("")
+    with pytest.raises(ValueError, match="describe other audio"):
+        AugmentedCaptionPolicy(str(table), kinds=["paraphrase", "mix"])
+
+
+def test_items_say_whether_their_caption_is_llm_written(tmp_path):
+    from lasr.data.datasets import CaptionPairDataset, collate_pairs
+
+    table = tmp_path / "t.jsonl"
+    write_table([{"kind": "paraphrase", "clip_key": "d/a.wav", "slot": 0, "source": "a dog barks",
+                  "text": "a hound yaps", "custom_id": "x", "model": "m", "template": "t", "sample_index": 0,
+                  "extra": {}}], table)
+    record = ClipRecord(id="a.wav", audio_path="x", duration=1.0, sample_rate=16000, captions=("a dog barks",),
+                        dataset="d")
+    policy = AugmentedCaptionPolicy(str(table), p_original=0.5, log_every=0)
+    data = CaptionPairDataset([record], 16000, 1.0, policy)
+    data.audio.load = lambda record, rng: (__import__("torch").zeros(16000), 1.0)
+    items = [{**data._item(0, np.random.default_rng(seed)), "skipped": []} for seed in range(20)]
+    assert {i["caption_augmented"] for i in items} == {True, False}
+    assert all(i["caption_augmented"] == (i["caption"] == "a hound yaps") for i in items)
+    assert collate_pairs(items)["caption_augmented"].dtype == __import__("torch").bool

@@ -33,7 +33,7 @@ def _rows(store):
 ])
 def test_each_kind_runs_resumes_and_exports(kind, extra, expected, tiny_manifest, server, tmp_path, capsys):
     counter = itertools.count()
-    server.answer = lambda messages, body: f"In this recording, event number {next(counter)} happens."
+    server.answer = lambda messages, body: f"In this recording, {messages[-1]['content'][:60]} again {next(counter)}."
     store = tmp_path / "store.sqlite"
     assert _run(kind, tiny_manifest, server, store, *extra) == 0
     rows = _rows(store)
@@ -59,8 +59,8 @@ def test_each_kind_runs_resumes_and_exports(kind, extra, expected, tiny_manifest
 
 def test_rejected_outputs_are_retried_then_given_up(tiny_manifest, server, tmp_path, capsys):
     # first round: refusal, refusal, good; second round (retries): too short, good
-    answers = iter(["Sure, here is a caption", "Sure, here is a caption", "A hound is yapping outdoors.",
-                    "dog", "A hound is barking outdoors."])
+    answers = iter(["Sure, here is a caption", "Sure, here is a caption", "A dog is yapping outdoors as rain falls.",
+                    "dog", "A dog is barking outdoors as rain falls."])
     server.answer = lambda messages, body: next(answers)
     store = tmp_path / "s.sqlite"
     assert _run("paraphrase", tiny_manifest, server, store, "--samples", "1", "--limit", "3",
@@ -69,7 +69,7 @@ def test_rejected_outputs_are_retried_then_given_up(tiny_manifest, server, tmp_p
     assert sorted((r[4], r[3], r[5] or "") for r in rows) == [
         (1, "accepted", ""), (2, "accepted", ""), (2, "rejected", "too_short")]
     out = capsys.readouterr().out
-    assert "rejected: refusal" in out and "rejected: too_short" in out and "rejected (out of attempts)  1" in out
+    assert "rejected: empty" in out and "rejected: too_short" in out and "rejected (out of attempts)  1" in out
     # a request out of attempts stays rejected and is not re-sent
     server.answer = lambda messages, body: "x"
     assert _run("paraphrase", tiny_manifest, server, store, "--samples", "1", "--limit", "3",
@@ -103,7 +103,7 @@ def test_batch_api_export_then_import(tiny_manifest, tmp_path, capsys):
     # the provider answers out of order; one request failed
     answers = []
     for i, line in enumerate(reversed(lines)):
-        body = {"choices": [{"message": {"role": "assistant", "content": f"A dog yaps {i} times in a yard."},
+        body = {"choices": [{"message": {"role": "assistant", "content": f"In this recording, {line['body']['messages'][-1]['content']} {i}."},
                              "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 7}}
         response = {"status_code": 500 if i == 0 else 200, "body": body}
         answers.append({"id": f"b{i}", "custom_id": line["custom_id"], "response": response, "error": None})

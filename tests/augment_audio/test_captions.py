@@ -56,3 +56,37 @@ def test_flip_text_changes_one_word_of_the_requested_axis():
     assert flip_text("Loud barking.", ["level"]) == "Faint barking."
     assert flip_text("A dog barks.", ["level", "pitch", "speed"]) is None
     assert mentions("a slow-paced siren", "speed") and not mentions("a siren", "speed")
+
+
+def test_net_pitch_of_speed_and_pitch_together():
+    from lasr.augment.audio.modifiers import net_semitones
+
+    # the case: speed 1.5 with pitch -3 semitones sounds 4.0 semitones higher, not "deep"
+    assert net_semitones(-3.0, 1.5) == pytest.approx(4.02, abs=0.01)
+    assert RULES.modifiers_for(0.0, net_semitones(-3.0, 1.5), 1.5) == [("pitch", 1), ("speed", 1)]
+    assert mentions("a leisurely ticking", "speed") and mentions("an intense hum", "level")
+    assert mentions("a sustained tone", "duration")
+
+
+def test_llm_modifier_descriptions_use_the_same_facts_and_guards():
+    from lasr.augment.audio.modifiers import free_ops, net_semitones
+    from lasr.augment.kinds import ModifierConfig, choose_modifier_examples
+    from lasr.data.manifest import ClipRecord
+
+    records = [ClipRecord(id=f"{i}.wav", audio_path="x", duration=5.0, sample_rate=16000, dataset="d",
+                          captions=(text,))
+               for i, text in enumerate(["A loud dog barks.", "A car passes.", "A slow bell rings.", "Rain falls."])]
+    examples = choose_modifier_examples(records, 300, 0, ModifierConfig(p_op=0.6))
+    seen = set()
+    for example in examples:
+        for clip in example["clips"]:
+            caption = next(r.captions[0] for r in records if r.key == clip["clip_key"])
+            assert set(clip["ops"]) <= free_ops(caption)  # no op on an axis the caption talks about
+            if example["combine"] == "mix":
+                assert "gain_db" not in clip["ops"]  # energy matching would undo it
+            semis = net_semitones(clip["ops"].get("pitch_semitones", 0.0), clip["ops"].get("speed", 1.0))
+            if abs(semis) >= 1:
+                seen.add("pitch")
+                word = "higher pitch" if semis > 0 else "deeper pitch"
+                assert word in example["description"]
+    assert "pitch" in seen

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from lasr.losses.contrastive import ContrastiveLoss, multi_positive_nce, positive_mask
-from lasr.tasks.retrieval import RetrievalTask
+from lasr.tasks.terms import hard_negative_inputs
 
 
 def embeddings(seed: int, rows: int = 6, dim: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -74,13 +74,13 @@ def test_task_embeds_only_the_present_hard_negatives():
         encoded.append(list(captions))
         return torch.full((len(captions), 4), 0.5)
 
-    stub = SimpleNamespace(model=SimpleNamespace(encode_text=encode_text))
+    stub = SimpleNamespace(encode_text=encode_text)
     text = torch.ones(3, 4, requires_grad=True)
-    out = RetrievalTask._hard_negatives(stub, [None, "Faint: a dog barks.", None], text)
+    out = hard_negative_inputs([None, "Faint: a dog barks.", None], text, stub)
     assert encoded == [["Faint: a dog barks."]]
     assert out["hard_negative_mask"].tolist() == [False, True, False]
     assert torch.equal(out["hard_negative_emb"][1], torch.full((4,), 0.5)) and out["hard_negative_emb"][0].abs().sum() == 0
-    none = RetrievalTask._hard_negatives(stub, [None, None, None], text)
+    none = hard_negative_inputs([None, None, None], text, stub)
     assert none["hard_negative_emb"].requires_grad and not none["hard_negative_mask"].any()
 
 

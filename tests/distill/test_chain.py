@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from lasr import demo_chain
@@ -46,5 +47,9 @@ def test_demo_chain_runs_end_to_end_and_prints_one_table(demo_corpus, tmp_path, 
     root = tmp_path / "out"
     assert json.loads((root / "teachers" / "teachers.json").read_text())["n_audio"] == 24
     assert (root / "stage3" / "best.ckpt").is_file() and (root / "ensemble" / "submission.csv").is_file()
-    stage3_log = (root / "logs" / "stage3.txt").read_text()
-    assert "TopicClassificationLoss" in stage3_log and "DistillationLoss" in stage3_log
+    stage3 = yaml.safe_load((root / "configs" / "stage3.yaml").read_text())["model"]["init_args"]
+    assert [t["class_path"].rsplit(".", 1)[1] for t in stage3["terms"]] == ["Contrastive", "Distillation", "TopicHeads"]
+    assert stage3["terms"][1]["init_args"]["teacher_embeddings"] == [str(root / "teachers")]
+    assert stage3["terms"][2]["init_args"]["clusters"] == str(root / "clusters")
+    state = torch.load(root / "stage3" / "best.ckpt", weights_only=False)["state_dict"]
+    assert "terms.topics.heads.audio_head.weight" in state

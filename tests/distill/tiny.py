@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 from pathlib import Path
 
 import torch
@@ -58,3 +60,20 @@ def make_checkpoint(path: Path, seed: int = 0, store_config: bool = True, eval_s
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, path)
     return path
+
+
+def write_cluster_tables(folder: Path, records, n_topics: int = 3, rename: bool = False) -> Path:
+    """`lasr cluster`-style tables over ``records`` (cycling topics, some outliers; ``rename``: other captions)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.json").write_text(json.dumps({"n_topics": n_topics}))
+    with open(folder / "caption_topics.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["clip_key", "slot", "caption", "topic"])
+        for i, r in enumerate(records):
+            for s, c in enumerate(r.captions):
+                writer.writerow([r.key, s, c + (" (other)" if rename else ""), (i + s) % n_topics - (s == 4)])
+    with open(folder / "clip_topics.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["clip_key", "topic", "n_captions", "n_outliers"])
+        writer.writerows([r.key, i % n_topics, 5, 1] for i, r in enumerate(records))
+    return folder

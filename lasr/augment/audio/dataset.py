@@ -26,7 +26,8 @@ import torch
 
 from lasr.augment.audio import transforms as T
 from lasr.augment.audio.llm_mix import LLMPlanTable, Plan
-from lasr.augment.audio.modifiers import ModifierRules, Part, compose, counterfactual, flip_text, mentions
+from lasr.augment.audio.modifiers import (OP_AXES, ModifierRules, Part, compose, counterfactual, flip_text,
+                                          free_ops, mentions, net_semitones)
 from lasr.data.audio import AudioInfo, load_clip, pad_or_crop
 from lasr.data.captions import CaptionPolicy
 from lasr.data.datamodule import AudioTextDataModule
@@ -55,8 +56,12 @@ class AudioAugmentConfig:
         mix_ratio_db: energy ratio of clip 1 to clip 2 in a mixture, uniform (Wu et al.: +-5 dB).
         max_peak: no output waveform peaks above this.
         min_part_seconds: parts shorter than this are not cropped/concatenated further.
-        skip_mentioned: do not apply an op to a part whose caption already talks about that axis (a
-            "loud siren" made 10 dB quieter would make the caption lie).
+        skip_mentioned: do not apply an op to a part whose caption already talks about an axis the op changes
+            (a "loud siren" made 10 dB quieter, a "high whistle" slowed down, would make the caption lie); in a
+            mixture whose captions talk about loudness both clips keep their own levels.
+        active_db: frames within this many dB of a part's loudest frame are its sounds: a crop (and the
+            trimming of concatenated or slowed-down parts) keeps all of them, and level words compare the RMS
+            of these frames.
         hard_negatives: add a counterfactual caption per transformed item (``hard_negative``).
         llm_table: caption table with ``mix`` / ``modifiers`` rows (optional).
         llm_table_optional: a missing ``llm_table`` file means template-only (logged) instead of an error.
@@ -80,6 +85,7 @@ class AudioAugmentConfig:
     max_peak: float = 0.99
     min_part_seconds: float = 0.5
     skip_mentioned: bool = True
+    active_db: float = 30.0
     hard_negatives: bool = True
     llm_table: str | None = None
     llm_table_optional: bool = False
@@ -96,6 +102,12 @@ class AudioAugmentConfig:
         if not 2 <= self.concat_clips[0] <= self.concat_clips[1]:
             raise ValueError(f"concat_clips must be (lo, hi) with 2 <= lo <= hi, got {self.concat_clips}")
 
+    @property
+    def changes_audio(self) -> bool:
+        """Whether any training item can differ from its plain clip (then precomputed teachers do not apply)."""
+        ops = ("gain", "pitch", "speed", "crop", "concat", "mix")
+        return bool(self.llm_table and self.p_llm > 0) or any(self.p(name) > 0 for name in ops)
+
     def p(self, name: str) -> float:
         return getattr(self, f"p_{name}") if name in self.transforms else 0.0
 
@@ -105,41 +117,66 @@ def _transformed_key(sources: list[str], draw: int) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
+def allowed_ops(caption: str, cfg: AudioAugmentConfig) -> set[str]:
+    """Ops that cannot contradict ``caption`` (all of them without ``skip_mentioned``)."""
+    return free_ops(caption) if cfg.skip_mentioned else set(OP_AXES)
+
+
 def draw_ops(caption: str, cfg: AudioAugmentConfig, rng: np.random.Generator, level: bool = True) -> dict[str, float]:
-    """Random single-part ops, each firing independently; axes the caption already mentions are left alone."""
+    """Random single-part ops, each firing independently; ops changing an axis the caption mentions are left out."""
     ops: dict[str, float] = {}
-    free = {axis: not (cfg.skip_mentioned and mentions(caption, axis)) for axis in ("level", "pitch", "speed")}
+    free = allowed_ops(caption, cfg)
     if rng.random() < cfg.p("crop"):
         ops["crop_fraction"] = float(rng.uniform(*cfg.crop_fraction))
-    if rng.random() < cfg.p("speed") and free["speed"]:
+    if rng.random() < cfg.p("speed") and "speed" in free:
         factor = float(rng.uniform(*cfg.speed))
         ops["speed"] = factor if rng.random() < 0.5 else 1.0 / factor
-    if rng.random() < cfg.p("pitch") and free["pitch"]:
+    if rng.random() < cfg.p("pitch") and "pitch_semitones" in free:
         ops["pitch_semitones"] = float(rng.uniform(*cfg.pitch_semitones) * rng.choice([-1.0, 1.0]))
-    if rng.random() < cfg.p("gain") and free["level"] and level:
+    if rng.random() < cfg.p("gain") and "gain_db" in free and level:
         ops["gain_db"] = float(rng.uniform(*cfg.gain_db) * rng.choice([-1.0, 1.0]))
     return ops
 
 
 def apply_ops(wave: torch.Tensor, sample_rate: int, ops: dict[str, float], cfg: AudioAugmentConfig,
-              rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    """Apply crop -> speed -> pitch -> gain to ``wave`` (samples,); returns the wave and the *applied* values.
+              rng: np.random.Generator, max_samples: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Apply crop -> speed -> pitch -> gain to ``wave`` (samples,); returns the wave and the *applied* values,
+    plus ``level_db``: the measured level change (active-frame RMS, dB) when a gain was applied.
 
-    An op that cannot be applied is skipped and logged: a crop leaving less than ``min_part_seconds``, a gain
-    on a silent part; a positive gain is clamped to the headroom below ``max_peak``.
+    Nothing a caption names is cut: a crop keeps the whole active span (else it is skipped, as is one leaving
+    less than ``min_part_seconds``); a slow-down that would push the active span past ``max_samples`` is
+    skipped, and a longer result is trimmed around its active span. A gain on a silent part is skipped; a
+    positive gain is clamped to the headroom below ``max_peak``.
     """
     applied: dict[str, float] = {}
+    original = wave
     min_samples = int(cfg.min_part_seconds * sample_rate)
     if "crop_fraction" in ops:
-        if wave.shape[-1] * ops["crop_fraction"] >= min_samples:
-            wave = T.crop(wave, ops["crop_fraction"], float(rng.random()))
-            applied["crop_fraction"] = ops["crop_fraction"]
+        keep = int(round(wave.shape[-1] * ops["crop_fraction"]))
+        cropped = T.window_keeping_active(wave, keep, sample_rate, float(rng.random()), cfg.active_db) \
+            if keep >= min_samples else None
+        if cropped is not None:
+            wave, applied["crop_fraction"] = cropped, ops["crop_fraction"]
         else:
-            log.debug("crop %.2f skipped: part of %d samples too short", ops["crop_fraction"], wave.shape[-1])
+            log.debug("crop %.2f skipped: it would cut a sound or leave < min_part_seconds", ops["crop_fraction"])
     if "speed" in ops:
-        wave, applied["speed"] = T.change_speed(wave, ops["speed"])
+        span = T.active_span(wave, sample_rate, cfg.active_db)
+        if max_samples and span and (span[1] - span[0]) / ops["speed"] > max_samples:
+            log.debug("speed %.2f skipped: the slowed-down sounds would not fit", ops["speed"])
+        else:
+            faster, speed = T.change_speed(wave, ops["speed"])
+            if max_samples and faster.shape[-1] > max_samples:
+                faster = T.window_keeping_active(faster, max_samples, sample_rate, float(rng.random()),
+                                                 cfg.active_db)
+            if faster is not None:
+                wave, applied["speed"] = faster, speed
     if "pitch_semitones" in ops:
         wave, applied["pitch_semitones"] = T.pitch_shift(wave, ops["pitch_semitones"])
+    if "speed" in applied or "pitch_semitones" in applied:
+        # the phase vocoder smears pulses and resampling drops content above Nyquist: put the level back, so a
+        # caption's "loud"/"faint" (and the absence of a level word) stays true
+        change = T.level_change_db(wave, original, sample_rate, cfg.active_db)
+        wave = T.apply_gain(wave, min(-change, max(T.headroom_db(wave, cfg.max_peak), 0.0)))
     if "gain_db" in ops:
         if T.is_silent(wave):
             log.debug("gain skipped: silent part")
@@ -148,12 +185,25 @@ def apply_ops(wave: torch.Tensor, sample_rate: int, ops: dict[str, float], cfg: 
             if gain > 0:
                 gain = min(gain, max(T.headroom_db(wave, cfg.max_peak), 0.0))
             wave, applied["gain_db"] = T.apply_gain(wave, gain), gain
+            applied["level_db"] = T.level_change_db(wave, original, sample_rate, cfg.active_db)
     return wave, applied
 
 
-def _modifiers(rules: ModifierRules, applied: dict[str, float]) -> list[tuple[str, int]]:
-    return rules.modifiers_for(applied.get("gain_db", 0.0), applied.get("pitch_semitones", 0.0),
-                               applied.get("speed", 1.0))
+def _modifiers(rules: ModifierRules, ops: dict[str, float]) -> list[tuple[str, int]]:
+    """Words for what a part became: measured level change (requested gain for a plan not yet applied), net
+    pitch of pitch shift and tape-style speed together, and the speed factor."""
+    return rules.modifiers_for(ops.get("level_db", ops.get("gain_db", 0.0)),
+                               net_semitones(ops.get("pitch_semitones", 0.0), ops.get("speed", 1.0)),
+                               ops.get("speed", 1.0))
+
+
+def trim_to_active(wave: torch.Tensor, sample_rate: int, active_db: float, margin_s: float = 0.05) -> torch.Tensor:
+    """``wave`` cut to its active span plus ``margin_s`` on each side (a concatenated part without dead air)."""
+    span = T.active_span(wave, sample_rate, active_db)
+    if span is None:
+        return wave
+    margin = int(margin_s * sample_rate)
+    return wave[max(0, span[0] - margin) : min(wave.shape[-1], span[1] + margin)]
 
 
 class AugmentedPairDataset(CaptionPairDataset):
@@ -232,25 +282,34 @@ class AugmentedPairDataset(CaptionPairDataset):
         return kept, waves
 
     def _serve_template(self, clip: int, slot: int, index: int, draw: int, rng: np.random.Generator) -> dict[str, Any]:
-        cfg, sr = self.config, self.audio.sample_rate
+        cfg, sr, length = self.config, self.audio.sample_rate, self.audio.length
         combine, count = self._structure(rng)
         sources = [(self.records[clip], slot)] + self._partners(clip, count - 1, rng)
-        seconds = self.audio.max_seconds / len(sources) if combine == "concat" else self.audio.max_seconds
-        sources, waves = self._load_sources(sources, seconds, rng)
+        sources, waves = self._load_sources(sources, self.audio.max_seconds, rng)
         combine = combine if len(sources) > 1 else "single"
         parts, edited = [], []
-        for (record, part_slot), wave in zip(sources, waves):
-            caption = self.caption_policy.caption(record, part_slot, rng)
-            wave, applied = apply_ops(wave, sr, draw_ops(caption, cfg, rng, level=combine != "mix"), cfg, rng)
-            if combine == "concat":
-                wave = wave[: int(round(seconds * sr))]  # a slowed-down part must not push later parts out
+        captions = [self.caption_policy.caption(record, part_slot, rng) for record, part_slot in sources]
+        natural_levels = combine == "mix" and cfg.skip_mentioned and any(mentions(c, "level") for c in captions)
+        for caption, wave in zip(captions, waves):
+            wave, applied = apply_ops(wave, sr, draw_ops(caption, cfg, rng, level=combine != "mix"), cfg, rng,
+                                      max_samples=length)
+            if combine == "concat":  # parts follow each other without dead air, so all of them fit
+                wave = trim_to_active(wave, sr, cfg.active_db)
             parts.append(Part(caption, _modifiers(cfg.rules, applied)))
             edited.append(wave)
+        if combine == "concat":  # the parts that fit in the training window, in order (each keeps all its sounds)
+            total, keep = 0, 0
+            while keep < len(edited) and total + edited[keep].shape[-1] <= length:
+                total, keep = total + edited[keep].shape[-1], keep + 1
+            keep = max(keep, 1)
+            sources, parts, edited = sources[:keep], parts[:keep], edited[:keep]
+            combine = combine if keep > 1 else "single"
         if combine == "mix":
-            ratio = float(rng.uniform(*cfg.mix_ratio_db))
+            ratio = None if natural_levels else float(rng.uniform(*cfg.mix_ratio_db))
             try:
                 wave, _ = T.mix_pair(edited[0], edited[1], ratio, float(rng.random()), cfg.max_peak)
-                self._relative_levels(parts, ratio)
+                if ratio is not None:
+                    self._relative_levels(parts, edited, ratio)
             except AudioError as err:  # a silent partner: serve the first clip alone
                 log.debug("mixture skipped (%s): %s", sources[1][0].audio_path, err)
                 combine, sources, parts, wave = "single", sources[:1], parts[:1], edited[0]
@@ -263,40 +322,62 @@ class AugmentedPairDataset(CaptionPairDataset):
         describe = combine + ":" + ";".join(words)
         return self._assemble(wave, compose(parts, combine, cfg.rules), sources, index, hard, draw, describe)
 
-    def _relative_levels(self, parts: list[Part], ratio_db: float) -> None:
-        """Mixture of two parts at energy ratio ``ratio_db``: the louder part is *loud*, the other *faint*, when
-        the ratio is audible and neither caption already talks about loudness."""
-        cfg = self.config
-        mentioned = cfg.skip_mentioned and any(mentions(p.caption, "level") for p in parts)
-        if abs(ratio_db) < cfg.rules.min_gain_db or mentioned:
+    def _relative_levels(self, parts: list[Part], edited: list[torch.Tensor], ratio_db: float) -> None:
+        """Level words of a two-part mixture, from the parts' levels after energy matching: the louder part is
+        *loud*, the other *faint*, when they differ audibly (active-frame RMS, so a short loud event in a mostly
+        silent clip is not called faint next to a steady hum)."""
+        cfg, sr = self.config, self.audio.sample_rate
+        first = T.active_rms(edited[0], sr, cfg.active_db)
+        second = T.active_rms(edited[1], sr, cfg.active_db) * T.mix_scale(edited[0], edited[1], ratio_db)
+        if first <= 0 or second <= 0:
             return
-        sign = 1 if ratio_db > 0 else -1
+        difference = 20.0 * np.log10(first / second)
+        if abs(difference) < cfg.rules.min_gain_db:
+            return
+        sign = 1 if difference > 0 else -1
         parts[0].modifiers.insert(0, ("level", sign))
         parts[1].modifiers.insert(0, ("level", -sign))
 
     def _serve_plan(self, plan: Plan, index: int, draw: int, rng: np.random.Generator) -> dict[str, Any] | None:
-        """An LLM plan, or None when one of its ops cannot be applied as the caption says."""
-        cfg, sr = self.config, self.audio.sample_rate
+        """An LLM plan, or None when the audio cannot become what its caption says: an op that cannot be applied
+        as planned, an op on an axis the source caption mentions, a gain inside a mixture (energy matching
+        undoes it), or mixture levels that do not come out as the plan's ratio says."""
+        cfg, sr, length = self.config, self.audio.sample_rate, self.audio.length
         sources = [(self.records[self.index_of[c.clip_key]], c.slot) for c in plan.clips]
-        seconds = self.audio.max_seconds / len(sources) if plan.combine == "concat" else self.audio.max_seconds
-        kept, waves = self._load_sources(sources, seconds, rng)
+        if plan.combine == "mix" and (len(sources) != 2 or any("gain_db" in c.ops for c in plan.clips)):
+            log.debug("LLM plan skipped: a mixture plan with %d clips or per-clip gains", len(sources))
+            return None
+        for (record, slot), spec in zip(sources, plan.clips):
+            if set(spec.ops) - {"level_db"} - allowed_ops(record.captions[slot], cfg):
+                log.debug("LLM plan skipped: ops %s contradict the caption %r", spec.ops, record.captions[slot])
+                return None
+        kept, waves = self._load_sources(sources, self.audio.max_seconds, rng)
         if len(kept) != len(sources):
             return None
         edited, axes = [], set()
         for spec, wave in zip(plan.clips, waves):
-            wave, applied = apply_ops(wave, sr, spec.ops, cfg, rng)
+            wave, applied = apply_ops(wave, sr, spec.ops, cfg, rng, max_samples=length)
             if _modifiers(cfg.rules, applied) != _modifiers(cfg.rules, spec.ops):
                 log.debug("LLM plan skipped: ops %s applied as %s", spec.ops, applied)
                 return None
             axes |= {axis for axis, _ in _modifiers(cfg.rules, applied)}
-            edited.append(wave[: int(round(seconds * sr))] if plan.combine == "concat" else wave)
+            edited.append(trim_to_active(wave, sr, cfg.active_db) if plan.combine == "concat" else wave)
+        if plan.combine == "concat" and sum(w.shape[-1] for w in edited) > length:
+            return None
         if plan.combine == "mix":
             ratio = plan.snr_db if plan.snr_db is not None else float(rng.uniform(*cfg.mix_ratio_db))
+            ratio = None if plan.natural_levels else ratio
             offset = plan.offset_fraction if plan.offset_fraction is not None else float(rng.random())
+            parts = [Part(""), Part("")]
+            if ratio is not None:
+                self._relative_levels(parts, edited, ratio)
+                said = [m for m in cfg.rules.modifiers_for(ratio) if m[0] == "level"]
+                if plan.kind == "modifiers" and parts[0].modifiers != said:
+                    log.debug("LLM plan skipped: ratio %.1f dB gives level words %s", ratio, parts[0].modifiers)
+                    return None
+            axes |= {"level"} if parts[0].modifiers else set()
             try:
                 wave, _ = T.mix_pair(edited[0], edited[1], ratio, offset, cfg.max_peak)
-                for extra in edited[2:]:  # "energy ratio of clip 1 to the others": further clips at the same ratio
-                    wave, _ = T.mix_pair(wave, extra, ratio, float(rng.random()), cfg.max_peak)
             except AudioError:
                 return None
         else:
@@ -316,6 +397,7 @@ class AugmentedPairDataset(CaptionPairDataset):
             "audio_id": record.id, "audio_key": key, "caption_id": f"{record.id}#{slot}" + ("+aug" if describe else ""),
             "dataset": record.dataset, "index": index, "source_keys": [clip_key(r) for r, _ in sources],
             "augment": describe,
+            "caption_augmented": describe.startswith("llm-") or (len(sources) == 1 and self.caption_policy.last_augmented),
         }
         if self.config.hard_negatives:
             item["hard_negative"] = hard

@@ -40,6 +40,7 @@ class Plan:
     text: str
     snr_db: float | None = None      # energy ratio of clip 1 to clip 2 (mix)
     offset_fraction: float | None = None
+    natural_levels: bool = False     # mix the clips at their own levels (the captions state them)
 
 
 def _plan(row: dict, number: int, path: str) -> Plan | None:
@@ -49,15 +50,18 @@ def _plan(row: dict, number: int, path: str) -> Plan | None:
             mix = extra.get("mix") or {}
             clips = [ClipOps(row["clip_key"], int(row["slot"])), ClipOps(extra["clip_key_b"], int(extra["slot_b"]))]
             return Plan("mix", clips, "mix", row["text"], float(mix.get("snr_db", 0.0)),
-                        None if mix.get("offset_fraction") is None else float(mix["offset_fraction"]))
+                        None if mix.get("offset_fraction") is None else float(mix["offset_fraction"]),
+                        bool(mix.get("natural_levels")))
         if row["kind"] == "modifiers":
             clips = [ClipOps(c["clip_key"], int(c["slot"]), {k: float(v) for k, v in (c.get("ops") or {}).items()
                                                              if k in OPS}) for c in extra["clips"]]
             combine = extra.get("combine", "single" if len(clips) == 1 else "concat")
             if combine not in ("single", "concat", "mix") or not clips:
                 raise ValueError(f"combine {combine!r} with {len(clips)} clip(s)")
-            snr = (extra.get("mix") or {}).get("snr_db")
-            return Plan("modifiers", clips, combine, row["text"], None if snr is None else float(snr))
+            mix = extra.get("mix") or {}
+            snr = mix.get("snr_db")
+            return Plan("modifiers", clips, combine, row["text"], None if snr is None else float(snr),
+                        natural_levels=bool(mix.get("natural_levels")))
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(f"bad {row.get('kind')} row in caption table ({err!r})", path, number) from err
     return None

@@ -13,12 +13,22 @@ concatenation without modifiers, reverses the order of the parts.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 AXES = ("level", "pitch", "speed")
+# Which caption axes an op changes. Speed is tape-style (sox ``speed``): it moves pitch and durations too, so
+# a caption that talks about any of them rules it out, and its pitch effect enters the net pitch word.
+OP_AXES = {"gain_db": ("level",), "pitch_semitones": ("pitch",), "speed": ("speed", "pitch", "duration"),
+           "crop_fraction": ()}
+
+
+def net_semitones(pitch_semitones: float = 0.0, speed: float = 1.0) -> float:
+    """Pitch change of a part after a pitch shift and a tape-style speed change (which scales every frequency)."""
+    return pitch_semitones + 12.0 * math.log2(speed)
 
 
 @dataclass
@@ -95,15 +105,20 @@ def counterfactual(parts: list[Part], combine: str, rules: ModifierRules,
                    rng: np.random.Generator | None) -> str | None:
     """A caption that is false for this audio in exactly one respect, or None when there is nothing to flip.
 
-    One modifier (chosen with ``rng``, the first without) has its direction flipped; a concatenation without
+    One modifier (chosen with ``rng``, the first without) has its direction flipped; in a mixture the level
+    words say which part is louder than the other, so both are flipped together. A concatenation without
     modifiers gets its parts in reverse order (None if all parts share one caption, which reads the same).
     """
     slots = [(i, j) for i, p in enumerate(parts) for j in range(len(p.modifiers))]
     if slots:
         i, j = slots[int(rng.integers(len(slots)))] if rng is not None else slots[0]
         flipped = [Part(p.caption, list(p.modifiers)) for p in parts]
-        axis, direction = flipped[i].modifiers[j]
-        flipped[i].modifiers[j] = (axis, -direction)
+        axis = flipped[i].modifiers[j][0]
+        targets = [(i, j)]
+        if combine == "mix" and axis == "level":
+            targets = [(a, b) for a, b in slots if parts[a].modifiers[b][0] == "level"]
+        for a, b in targets:
+            flipped[a].modifiers[b] = (axis, -flipped[a].modifiers[b][1])
         return compose(flipped, combine, rules)
     if combine == "concat" and len({_clean(p.caption) for p in parts}) > 1:
         return compose(parts[::-1], combine, rules)
@@ -137,12 +152,21 @@ def flip_text(text: str, axes: list[str], rng: np.random.Generator | None = None
 
 
 _MENTIONS = {
-    "level": r"\b(loud\w*|faint\w*|quiet\w*|soft\w*|gentle|gently|strong\w*|powerful\w*|volume)\b",
-    "pitch": r"\b(high|higher|low|lower|deep\w*|[\w-]*pitch\w*|shrill|bass|register)\b",
-    "speed": r"\b(fast\w*|slow\w*|quick\w*|rapid\w*|pace\w*)\b",
+    "level": r"\b(loud\w*|faint\w*|quiet\w*|soft\w*|gentle|gently|strong\w*|powerful\w*|intense\w*|"
+             r"volume|booming|blaring|deafening|muffled|distant|whisper\w*)\b",
+    "pitch": r"\b(high|higher|low|lower|deep\w*|[\w-]*pitch\w*|shrill|bass|register|treble)\b",
+    "speed": r"\b(fast\w*|slow\w*|quick\w*|rapid\w*|[\w-]*pace\w*|leisurely|hurried\w*|tempo|succession)\b",
+    "duration": r"\b(short\w*|brief\w*|moment\w*|long\w*|sustained|lengthy|prolonged|seconds?|minutes?|"
+                r"endless\w*|continu\w*|throughout)\b",
 }
 
 
 def mentions(text: str, axis: str) -> bool:
-    """Whether ``text`` already says something about ``axis`` (then an op on that axis could contradict it)."""
+    """Whether ``text`` already says something about ``axis`` (level, pitch, speed or duration; then an op on
+    that axis could contradict it)."""
     return re.search(_MENTIONS[axis], text, re.I) is not None
+
+
+def free_ops(text: str) -> set[str]:
+    """Ops (keys of :data:`OP_AXES`) that change no axis ``text`` already talks about."""
+    return {op for op, axes in OP_AXES.items() if not any(mentions(text, axis) for axis in axes)}

@@ -38,6 +38,55 @@ def headroom_db(wave: torch.Tensor, max_peak: float = 0.99) -> float:
     return math.inf if top <= 0 else 20.0 * math.log10(max_peak / top)
 
 
+def frame_rms(wave: torch.Tensor, sample_rate: int, frame_s: float = 0.02) -> torch.Tensor:
+    """RMS of consecutive ``frame_s`` frames of ``wave`` (samples,) -> (frames,) (the last frame zero-padded)."""
+    frame = max(1, int(round(frame_s * sample_rate)))
+    padded = torch.nn.functional.pad(wave.double(), (0, (-wave.shape[-1]) % frame))
+    return padded.reshape(-1, frame).pow(2).mean(dim=1).sqrt()
+
+
+def active_span(wave: torch.Tensor, sample_rate: int, active_db: float = 30.0,
+                frame_s: float = 0.02) -> tuple[int, int] | None:
+    """``(start, end)`` samples from the first to the last frame within ``active_db`` dB of the loudest frame
+    (the part of the clip a caption can talk about); None for a silent clip."""
+    rms_ = frame_rms(wave, sample_rate, frame_s)
+    if not rms_.numel() or float(rms_.max()) < SILENCE_RMS:
+        return None
+    on = torch.nonzero(rms_ >= max(float(rms_.max()) * 10.0 ** (-active_db / 20.0), SILENCE_RMS)).flatten()
+    frame = max(1, int(round(frame_s * sample_rate)))
+    return int(on[0]) * frame, min(int(on[-1] + 1) * frame, wave.shape[-1])
+
+
+def active_rms(wave: torch.Tensor, sample_rate: int, active_db: float = 30.0, frame_s: float = 0.02) -> float:
+    """RMS over the frames within ``active_db`` dB of the loudest one (level of the sounds, not of the gaps)."""
+    rms_ = frame_rms(wave, sample_rate, frame_s)
+    if not rms_.numel() or float(rms_.max()) < SILENCE_RMS:
+        return 0.0
+    on = rms_[rms_ >= float(rms_.max()) * 10.0 ** (-active_db / 20.0)]
+    return float(on.pow(2).mean().sqrt())
+
+
+def level_change_db(after: torch.Tensor, before: torch.Tensor, sample_rate: int, active_db: float = 30.0) -> float:
+    """How much louder ``after`` is than ``before`` in dB (active-frame RMS of each); 0 if either is silent."""
+    a, b = active_rms(after, sample_rate, active_db), active_rms(before, sample_rate, active_db)
+    return 20.0 * math.log10(a / b) if a > 0 and b > 0 else 0.0
+
+
+def window_keeping_active(wave: torch.Tensor, keep: int, sample_rate: int, start_fraction: float,
+                          active_db: float = 30.0) -> torch.Tensor | None:
+    """A window of ``keep`` samples that contains the whole active span (so every sound a caption names
+    survives), placed at ``start_fraction`` of the room the span leaves; None when the span is longer."""
+    n = wave.shape[-1]
+    if keep >= n:
+        return wave
+    span = active_span(wave, sample_rate, active_db)
+    if span is None or span[1] - span[0] > keep:
+        return None
+    lo, hi = max(0, span[1] - keep), min(span[0], n - keep)
+    start = lo + int(round((hi - lo) * min(max(start_fraction, 0.0), 1.0)))
+    return wave[start : start + keep].clone()
+
+
 def apply_gain(wave: torch.Tensor, gain_db: float) -> torch.Tensor:
     """Scale by ``gain_db`` dB (RMS changes by exactly ``gain_db``)."""
     return wave * (10.0 ** (gain_db / 20.0))
@@ -119,9 +168,17 @@ def concatenate(waves: list[torch.Tensor], gap_samples: int = 0) -> torch.Tensor
     return torch.cat(parts)
 
 
-def mix_pair(first: torch.Tensor, second: torch.Tensor, ratio_db: float, offset_fraction: float,
+def mix_scale(first: torch.Tensor, second: torch.Tensor, ratio_db: float | None) -> float:
+    """Factor :func:`mix_pair` applies to ``second`` (1.0 when ``ratio_db`` is None)."""
+    if ratio_db is None:
+        return 1.0
+    return math.sqrt(rms(first) ** 2 / (10.0 ** (ratio_db / 10.0) * rms(second) ** 2))
+
+
+def mix_pair(first: torch.Tensor, second: torch.Tensor, ratio_db: float | None, offset_fraction: float,
              max_peak: float = 0.99) -> tuple[torch.Tensor, int]:
-    """Overlay two clips with energy ratio E(first) / E(scaled second) = 10^(ratio_db / 10) (Wu et al.).
+    """Overlay two clips with energy ratio E(first) / E(scaled second) = 10^(ratio_db / 10) (Wu et al.);
+    ``ratio_db`` None keeps both clips at their own levels (for captions that state those levels).
 
     The shorter clip starts at ``offset_fraction`` of the free room inside the longer one; the output has the
     longer clip's length and is scaled down as a whole if its peak would exceed ``max_peak`` (the ratio is
@@ -132,8 +189,7 @@ def mix_pair(first: torch.Tensor, second: torch.Tensor, ratio_db: float, offset_
     """
     if is_silent(first) or is_silent(second):
         raise AudioError("cannot energy-match a silent clip in a mixture")
-    scale = math.sqrt(rms(first) ** 2 / (10.0 ** (ratio_db / 10.0) * rms(second) ** 2))
-    second = second * scale
+    second = second * mix_scale(first, second, ratio_db)
     longer, shorter = (first, second) if first.shape[-1] >= second.shape[-1] else (second, first)
     offset = int(round((longer.shape[-1] - shorter.shape[-1]) * min(max(offset_fraction, 0.0), 1.0)))
     mixture = longer.clone()

@@ -30,7 +30,8 @@ def read_batch_results(path: str | Path) -> dict[str, Completion]:
                 custom_id = data["custom_id"]
                 response = data.get("response") or {}
                 if data.get("error") or response.get("status_code") != 200:
-                    results[custom_id] = Completion(None, "error", error=str(data.get("error") or response))
+                    results[custom_id] = Completion(str(data.get("error") or response)[:2000], "error",
+                                                    error="batch_error")
                     continue
                 body = response["body"]
                 choice, usage = body["choices"][0], body.get("usage") or {}
@@ -67,6 +68,8 @@ class BatchFileBackend(Backend):
         s = request.sampling
         body = {"model": self.model_id, "messages": request.prompt.chat_messages(), "temperature": s.temperature,
                 "top_p": s.top_p, "max_tokens": s.max_tokens, "seed": request.attempt_seed(attempt)}
+        if s.top_k is not None:
+            body["top_k"] = s.top_k
         return {"custom_id": request.wire_id(attempt), "method": "POST", "url": "/v1/chat/completions",
                 "body": body}
 

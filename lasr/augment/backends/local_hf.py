@@ -71,7 +71,7 @@ class LocalHFBackend(Backend):
         with torch.inference_mode():
             output = self.lm.generate(**encoded, max_new_tokens=sampling.max_tokens,
                                       do_sample=sampling.temperature > 0, temperature=sampling.temperature or None,
-                                      top_p=sampling.top_p, top_k=None, stopping_criteria=criteria,
+                                      top_p=sampling.top_p, top_k=sampling.top_k, stopping_criteria=criteria,
                                       pad_token_id=self.tokenizer.pad_token_id)
         prompt_len = encoded["input_ids"].shape[1]
         completions = []
@@ -91,7 +91,7 @@ class LocalHFBackend(Backend):
         groups: dict[tuple, list] = {}
         for item in items:
             s = item[0].sampling
-            groups.setdefault((s.temperature, s.top_p, s.max_tokens), []).append(item)
+            groups.setdefault((s.temperature, s.top_p, s.top_k, s.max_tokens), []).append(item)
         for group in groups.values():
             for start in range(0, len(group), self.batch_size):
                 batch = group[start:start + self.batch_size]

@@ -30,7 +30,7 @@ class VLLMBackend(Backend):
     def _params(self, request, attempt: int):
         s = request.sampling
         stop = ["\n"] if self.prompt_style == "completion" else None
-        return self.vllm.SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+        return self.vllm.SamplingParams(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k or -1, max_tokens=s.max_tokens,
                                         seed=request.attempt_seed(attempt), stop=stop)
 
     def _run(self, items: list) -> list[Completion]:

@@ -305,7 +305,6 @@ def make_demo(
         _swap_in(tmp, out_dir)
         with atomic_open(out_dir / STAMP_NAME, "w", encoding="utf-8") as handle:
             json.dump({"spec": spec.to_json(), "counts": counts, "relevance": stats}, handle, indent=1)
-        os.chmod(out_dir / STAMP_NAME, 0o644)  # mkstemp creates 0600; the corpus is meant to be shared
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {**_summary(out_dir, spec, counts, stats, reused=False), "seconds": time.perf_counter() - started}

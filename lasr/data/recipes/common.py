@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from tqdm import tqdm
-
 from lasr.data.audio import AudioInfo, probe_audio
 from lasr.data.manifest import ClipRecord, write_manifest
 from lasr.errors import AudioError, DataError
+from lasr.utils.progress import progress
 
 DEFAULT_MIN_SECONDS = 0.1  # shorter clips are rejected: too short for one analysis window of any encoder
 DEFAULT_PROBE_WORKERS = 8  # header probes are I/O bound, so more threads than cores pay off
@@ -247,7 +245,7 @@ def probe_pending(
     missing: list[PendingClip] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         infos = pool.map(_probe, [clip.audio_path for clip in pending])
-        bar = tqdm(infos, total=len(pending), desc=desc, file=sys.stderr, disable=not sys.stderr.isatty())
+        bar = progress(infos, total=len(pending), desc=desc, unit="file")
         for clip, info in zip(pending, bar):
             if info is None:
                 missing.append(clip)
@@ -323,7 +321,15 @@ def finish(
     notes: list[str] | None = None,
     excluded: int = 0,
 ) -> PreparedCorpus:
-    """Raise all problems at once, else write one manifest per group (``out_dir/manifest_name(group)``)."""
+    """Raise all problems at once, else write one manifest per group (``out_dir/manifest_name(group)``).
+
+    A group left without clips (e.g. every audio file missing under ``skip_missing``) is a problem: an empty
+    manifest would only fail later, at training setup."""
+    empty = [name for name, group in records.items() if not group]
+    for name in empty if not problems else []:  # with other problems, emptiness is their consequence
+        gone = len(missing.get(name, []))
+        why = f": all {gone} listed audio file(s) are missing" if gone else ""
+        problems.add(f"no clips left for {name!r}{why}", Path(out_dir or ".") / manifest_name(name))
     problems.raise_if_any(f"cannot prepare {corpus}")
     report = PrepareReport(corpus, notes=list(notes or []), excluded=excluded)
     for name, group in records.items():

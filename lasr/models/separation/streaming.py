@@ -26,11 +26,13 @@ from lasr.data.audio import probe_audio, read_window, resample
 from lasr.errors import AudioError, LasrError
 from lasr.models.separation.resunet import ResUNet30
 from lasr.utils.atomic import atomic_path
+from lasr.utils.progress import progress
 
 log = logging.getLogger(__name__)
 
 RESAMPLE_MARGIN_SECONDS = 0.05  # context read beyond a window so chunk-wise resampling matches a whole-file one
 FORMATS = {"float": "FLOAT", "pcm16": "PCM_16"}
+SECONDS_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}, {rate_fmt}]"
 
 
 def fade_in(length: int) -> Tensor:
@@ -145,14 +147,20 @@ class FileReader:
 
 
 def separate_file(model: ResUNet30, condition: Tensor, audio: str | Path, out: str | Path, window_seconds: float = 10.0,
-                  overlap_seconds: float = 1.0, output_format: str = "float") -> dict[str, float]:
-    """Separate ``audio`` into ``out`` (written atomically); returns duration in s and the number of clipped samples."""
+                  overlap_seconds: float = 1.0, output_format: str = "float",
+                  show_progress: bool = True) -> dict[str, float]:
+    """Separate ``audio`` into ``out`` (written atomically); returns duration in s and the number of clipped samples.
+
+    Progress (seconds of audio done, rate, ETA) goes to stderr: a bar on a terminal, else periodic lines."""
     reader = FileReader(audio, model.sample_rate)
     clipped = 0
     out = Path(out)
     with atomic_path(out) as tmp, sf.SoundFile(str(tmp), "w", samplerate=model.sample_rate, channels=1,
-                                               subtype=FORMATS[output_format], format="WAV") as sink:
+                                               subtype=FORMATS[output_format], format="WAV") as sink, \
+            progress(total=round(reader.total / model.sample_rate, 1), desc=Path(audio).name, unit="s",
+                     enabled=show_progress, bar_format=SECONDS_BAR) as bar:
         for piece in separate_stream(model, condition, reader, reader.total, window_seconds, overlap_seconds):
+            bar.update(round(piece.shape[-1] / model.sample_rate, 3))
             data = piece.numpy().astype(np.float32)
             if output_format == "pcm16":
                 clipped += int((np.abs(data) > 1.0).sum())
