@@ -29,7 +29,7 @@ def passt_teacher() -> LoadedModel:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "random weights" warning: throughput does not depend on the weights
-        model = DualEncoder(PaSSTEncoder(), HFTextEncoder("minilm", pooling="mean"), embed_dim=1024)
+        model = DualEncoder(PaSSTEncoder(allow_random_init=True), HFTextEncoder("minilm", pooling="mean"), embed_dim=1024)
     return LoadedModel(model.eval(), "random PaSST-S + MiniLM", {"eval_seconds": 30.0})
 
 

@@ -82,7 +82,7 @@ def test_argument_error_is_the_parser_message_exit_2(capsys):
 
 
 def test_error_in_lightning_setup_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
-    """A bad training manifest is found in the data module's setup under `lasr fit` (inside Trainer.fit)."""
+    """A bad training manifest is found before the first step under `lasr fit` (preflight), in one line."""
     monkeypatch.delenv("LASR_DEBUG", raising=False)
     missing = tmp_path / "no_such_train.jsonl.gz"
     config = {
@@ -91,7 +91,8 @@ def test_error_in_lightning_setup_is_one_line_exit_2(tmp_path, capsys, monkeypat
                     "enable_progress_bar": False, "default_root_dir": str(tmp_path)},
         "model": {"class_path": "lasr.tasks.RetrievalTask", "init_args": {"model": tiny.model_section()}},
         "data": {"class_path": "lasr.data.datamodule.AudioTextDataModule",
-                 "init_args": {"train": [{"path": str(missing)}], "batch_size": 2, "num_workers": 0}},
+                 "init_args": {"train": [{"path": str(missing)}], "sample_rate": 16000, "batch_size": 2,
+                               "num_workers": 0}},
     }
     path = tmp_path / "bad_data.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -38,6 +38,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "embed": ("lasr.cli.embed", "embed an audio folder or manifest into a searchable index"),
     "search": ("lasr.cli.search", "search an embedding index by text or example audio"),
     "demo-chain": ("lasr.cli.demo_chain", "the whole retrieval recipe on the demo corpus, one table of metrics"),
+    "weights": ("lasr.cli.weights", "list, check and download the pretrained weights; import the DCASE 2025 baseline"),
 }
 
 DEBUG_FLAG = "--debug"

@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
+from typing import Literal
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from lasr.tasks.preflight import run_preflight
 from lasr.cli.config_overlays import expand_overlays
 from lasr.tasks.callbacks import LogProgress
 
@@ -59,15 +62,23 @@ class LasrCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=True,
                             help="after fit, test the best checkpoint when the data module has a test set")
+        parser.add_argument("--test_ckpt", type=Literal["best", "last"], default="best",
+                            help="checkpoint tested after fit: best (by the monitor) or last (the final epoch, as "
+                                 "the DCASE 2025 baseline tests)")
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand in ("fit", "validate", "test"):
+            run_preflight(self.config[self.subcommand].as_dict())
 
     def after_fit(self) -> None:
         self._print_stage("val", "validation (last epoch)")
         config = self.config[self.subcommand]
         has_test = bool(getattr(self.datamodule, "test_sources", None))
         if config.get("test_after_fit", True) and has_test and not self.trainer.interrupted:
-            best = self._best_checkpoint()
-            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
-            self._print_stage("test", f"test ({'best checkpoint ' + best if best else 'final weights'})")
+            which = config.get("test_ckpt", "best")
+            path = self._best_checkpoint() if which == "best" else self._last_checkpoint()
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=path or None)
+            self._print_stage("test", f"test ({f'{which} checkpoint ' + path if path else 'final weights'})")
 
     def _best_checkpoint(self) -> str:
         """The file of the first checkpoint callback that monitors a metric (the others keep last/periodic
@@ -76,6 +87,13 @@ class LasrCLI(LightningCLI):
             if getattr(callback, "monitor", None) and getattr(callback, "best_model_path", ""):
                 return callback.best_model_path
         return ""
+
+    def _last_checkpoint(self) -> str:
+        """The newest file of the unmonitored checkpoint callbacks (``last.ckpt``, written each epoch), or ""
+        (then the final weights in memory, which are the same)."""
+        newest = [callback.best_model_path for callback in self.trainer.checkpoint_callbacks
+                  if not getattr(callback, "monitor", None) and getattr(callback, "best_model_path", "")]
+        return max(newest, key=lambda path: Path(path).stat().st_mtime, default="")
 
     def after_test(self) -> None:
         self._print_stage("test", "test")

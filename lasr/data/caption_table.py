@@ -19,18 +19,16 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import re
 from pathlib import Path
 
+from lasr.data.text import caption_identity_key
 from lasr.errors import DataError
 from lasr.utils.atomic import atomic_open
 
 COLUMNS = ["kind", "clip_key", "slot", "source", "text", "custom_id", "model", "template", "sample_index", "extra"]
 
 
-def normalise(text: str) -> str:
-    """Lower-case, punctuation stripped, whitespace collapsed (for identity and duplicate checks)."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+normalise = caption_identity_key  # identity and duplicate checks: one rule for lasr (lasr.data.text)
 
 
 def write_table(rows: list[dict], path: str | Path) -> None:

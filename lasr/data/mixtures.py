@@ -35,6 +35,7 @@ from lasr.data.captions import CaptionPolicy
 from lasr.data.datamodule import AudioTextDataModule
 from lasr.data.datasets import _AudioSource, _SkippingDataset
 from lasr.data.manifest import ClipRecord, read_manifest
+from lasr.data.text import caption_identity_key
 from lasr.data.verify import verify_audio_files
 from lasr.errors import AudioError, DataError
 from lasr.utils.atomic import atomic_open
@@ -136,16 +137,12 @@ def draw_snr(rng: np.random.Generator, low: float, high: float, integer: bool) -
     return float(rng.uniform(low, high))
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def compatible(target: ClipRecord, other: ClipRecord, query: str) -> bool:
     """Can ``other`` interfere with ``target`` queried by ``query``: another clip, none of its captions equal to
     the query, and no shared class label when both clips have labels."""
     if other.key == target.key or other.audio_path == target.audio_path:
         return False
-    if any(_norm(c) == _norm(query) for c in other.captions):
+    if any(caption_identity_key(c) == caption_identity_key(query) for c in other.captions):
         return False
     return not (target.labels and other.labels and set(target.labels) & set(other.labels))
 

@@ -100,13 +100,19 @@ def _metrics(audio: Tensor, text: Tensor, data: EvalSet, relevance: tuple | None
     return dict(metrics, n_audio=len(data.records), n_text=len(data.captions))
 
 
+SUBMISSION_INDEX = "index"  # first header cell, as the baseline's predict.py writes it (DataFrame index name)
+
+
 def write_submission(path: Path, queries: Sequence[str], names: Sequence[str], scores: Tensor) -> None:
-    """DCASE submission: header ``query,<file 1>,...``; one row of scores per query."""
+    """DCASE submission as the DCASE 2025 baseline's ``predict.py`` writes it (pandas ``DataFrame.to_csv``):
+    header ``index,<file 1>,...``; one row per query (its verbatim text), scores at full precision (shortest
+    round-trip repr), ``\n`` line ends. Scores are cosine similarities; the baseline writes cosine / 1024
+    (``mean(q * a)``), which ranks identically."""
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["query", *names])
-        for query, row in zip(queries, scores.tolist()):
-            writer.writerow([query, *(f"{value:.6f}" for value in row)])
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([SUBMISSION_INDEX, *names])
+        for query, row in zip(queries, scores.double().tolist()):
+            writer.writerow([query, *(repr(value) for value in row)])
 
 
 def write_topk(path: Path, queries: Sequence[str], names: Sequence[str], scores: Tensor, k: int) -> None:

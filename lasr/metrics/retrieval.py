@@ -578,6 +578,25 @@ def resolve_relevance(
     return query_rows, relevant
 
 
+
+def resolve_relevance_for_records(
+    table: dict[str, list[str]],
+    records: Sequence[Any],
+    clip_index: Sequence[int],
+    text_clip_index: Sequence[int],
+    text_slot: Sequence[int],
+    path_for_errors: str | Path | None = None,
+) -> tuple[list[int], list[list[int]]]:
+    """:func:`resolve_relevance` for evaluation rows given as record indices (``RetrievalEmbeddings`` output).
+
+    ``records`` are the evaluation clips (``captions``, ``audio_path``); captions are matched verbatim, the
+    audio by file basename, as the official code does.
+    """
+    captions = [records[c].captions[s] for c, s in zip(text_clip_index, text_slot)]
+    names = [Path(records[c].audio_path).name for c in clip_index]
+    return resolve_relevance(table, captions, names, path_for_errors)
+
+
 # --------------------------------------------------------------------------- accumulation across steps and ranks
 
 _STATES = ("audio_emb", "clip_index", "text_emb", "text_clip_index", "text_slot")

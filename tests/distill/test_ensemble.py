@@ -39,11 +39,26 @@ def test_submission_and_topk_files(tmp_path):
     write_submission(tmp_path / "s.csv", ["q one", "q two"], names, scores)
     write_topk(tmp_path / "t.csv", ["q one", "q two"], names, scores, k=2)
     rows = list(csv.reader(open(tmp_path / "s.csv", newline="")))
-    assert rows[0] == ["query", *names] and rows[1][0] == "q one"
-    assert [float(x) for x in rows[2][1:]] == pytest.approx([0.7, 0.2, 0.3])
+    assert rows[0] == ["index", *names] and rows[1][0] == "q one"
+    assert [float(x) for x in rows[2][1:]] == scores[1].tolist()  # full precision: float32 values round-trip
     top = list(csv.reader(open(tmp_path / "t.csv", newline="")))
     assert top[0] == ["query", "fname_1", "fname_2"]
     assert top[1] == ["q one", "a, comma.wav", "c.wav"] and top[2] == ["q two", "b.wav", "c.wav"]
+
+
+def test_submission_is_byte_identical_to_the_baselines_pandas_output(tmp_path):
+    pd = pytest.importorskip("pandas")  # installed with bertopic
+
+    torch.manual_seed(0)
+    scores = torch.randn(3, 4) / 7
+    names = ["b.wav", "a, comma.wav", "d&#39;eau.wav", "c.wav"]
+    queries = ["A train coming down the track with cars passing by on the side of it, ", "q, two", 'say "hi"']
+    write_submission(tmp_path / "s.csv", queries, names, scores)
+    # what d25_t6/predict.py does: one column per audio basename, 'index' = the queries, DataFrame.to_csv
+    similarities = {name: [scores[q, a].item() for q in range(len(queries))] for a, name in enumerate(names)}
+    similarities["index"] = queries
+    pd.DataFrame.from_dict(similarities).set_index("index").to_csv(tmp_path / "baseline.csv")
+    assert (tmp_path / "s.csv").read_bytes() == (tmp_path / "baseline.csv").read_bytes()
 
 
 def test_cli_scores_members_and_their_ensemble(demo_corpus, tmp_path, capsys):

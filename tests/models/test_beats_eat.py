@@ -30,7 +30,8 @@ TINY_BEATS_CFG = dict(  # what an official "cfg" of that size would hold (BEATs_
     relative_position_embedding=True, gru_rel_pos=True, dropout=0.1, encoder_layerdrop=0.05,
     layer_wise_gradient_decay_ratio=0.6, finetuned_model=False,
 )
-TINY_EAT = dict(embed_dim=32, depth=2, num_heads=4)
+POSITIONS = "modality_encoders.IMAGE.fixed_positional_encoder.positions"
+TINY_EAT = dict(embed_dim=32, depth=2, num_heads=4, allow_random_init=True)
 DURATIONS = (3.0, 12.5, 25.0)  # 1, 2 and 3 segments of 10 s
 
 
@@ -82,7 +83,7 @@ def run_counting_segments(encoder, backbone, wave, duration):
 @pytest.fixture(scope="module")
 def beats():
     torch.manual_seed(0)
-    return BEATsEncoder(**TINY_BEATS).eval()
+    return BEATsEncoder(**TINY_BEATS, allow_random_init=True).eval()
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +149,8 @@ def test_eat_parameter_names_and_shapes_are_the_official_ones(eat):
 def test_full_size_models_have_the_published_parameter_counts():
     """BEATs_iter3 ~90 M; EAT-base 88 M counts its 2.59 M pre-training CNN decoder, which the encoder drops."""
     with captured_warnings("lasr.models.audio"):
-        beats_params = sum(p.numel() for p in BEATsEncoder().parameters())
-        eat_params = sum(p.numel() for p in EATEncoder().parameters())
+        beats_params = sum(p.numel() for p in BEATsEncoder(allow_random_init=True).parameters())
+        eat_params = sum(p.numel() for p in EATEncoder(allow_random_init=True).parameters())
     assert 89.5e6 < beats_params < 91e6
     decoder = 6 * (768 * 48 * 3 * 3 + 768) + 768 * 768 + 768  # 6 grouped 3x3 convs (groups 16) + projection
     assert abs(eat_params + decoder - 88e6) < 0.5e6
@@ -192,7 +193,7 @@ def test_beats_padding_mask_hides_samples_after_the_clip(beats):
     wave, duration = mixed_batch()
     noisy = wave.clone()
     noisy[0, round(3.0 * RATE):] = 0.3  # not zero padding: must not matter when masked
-    unmasked = BEATsEncoder(**TINY_BEATS, mask_padding=False).eval()
+    unmasked = BEATsEncoder(**TINY_BEATS, allow_random_init=True, mask_padding=False).eval()
     unmasked.load_state_dict(beats.state_dict())
     with torch.no_grad():
         assert torch.allclose(beats(noisy, duration)[0], beats(wave, duration)[0], atol=1e-5)
@@ -201,7 +202,7 @@ def test_beats_padding_mask_hides_samples_after_the_clip(beats):
 
 def test_pooling_options(beats, eat):
     wave, duration = mixed_batch()
-    beats_max = BEATsEncoder(**TINY_BEATS, pooling="max").eval()
+    beats_max = BEATsEncoder(**TINY_BEATS, allow_random_init=True, pooling="max").eval()
     beats_max.load_state_dict(beats.state_dict())
     eat_mean = EATEncoder(**TINY_EAT, pooling="mean").eval()
     eat_mean.load_state_dict(eat.state_dict())
@@ -209,7 +210,7 @@ def test_pooling_options(beats, eat):
         assert not torch.allclose(beats_max(wave, duration), beats(wave, duration))
         assert not torch.allclose(eat_mean(wave, duration), eat(wave, duration))
     with pytest.raises(ValueError, match="pooling"):
-        BEATsEncoder(**TINY_BEATS, pooling="first")
+        BEATsEncoder(**TINY_BEATS, allow_random_init=True, pooling="first")
     with pytest.raises(ValueError, match="pooling"):
         EATEncoder(**TINY_EAT, pooling="max")
 
@@ -280,7 +281,7 @@ def test_tone_peaks_in_its_mel_bin(name, frequency, beats, eat):
 def other_weights(encoder_class, tiny, attribute):
     torch.manual_seed(123)
     with captured_warnings("lasr.models.audio"):
-        return getattr(encoder_class(**tiny), attribute).state_dict()
+        return getattr(encoder_class(**dict(tiny, allow_random_init=True)), attribute).state_dict()
 
 
 def assert_loaded(module, state):
@@ -363,11 +364,23 @@ class FakeDictConfig:
         self._parent = None
 
 
+OFFICIAL_POSITION_ROWS = 6144  # the table the official EAT code saves since April 2024 (it uses the first 512)
+
+
+def official_positions(encoder_state):
+    """``encoder_state`` with its 512-row position table extended to the official 6144 rows (first rows equal)."""
+    state = dict(encoder_state)
+    table = state[POSITIONS]
+    extra = torch.randn(1, OFFICIAL_POSITION_ROWS - table.shape[1], table.shape[2])
+    state[POSITIONS] = torch.cat([table, extra], dim=1)
+    return state
+
+
 def fairseq_eat_file(path, encoder_state, num_heads=4, fine_tuned=False):
     """An EAT checkpoint laid out as fairseq saves it (config objects, EMA teacher, decoder, numpy scalars)."""
     model_cfg = FakeDictConfig({"_name": "data2vec_multi", "depth": 2, "num_heads": num_heads, "embed_dim": 32,
                                 "norm_eps": 1e-6, "layer_norm_first": False})
-    state = dict(encoder_state)
+    state = official_positions(encoder_state)
     if fine_tuned:
         state = {"model." + key: value for key, value in state.items()}
         state.update({"fc_norm.weight": torch.ones(32), "fc_norm.bias": torch.zeros(32),
@@ -400,11 +413,14 @@ def test_eat_config_and_weight_shapes_are_checked(tmp_path):
         EATEncoder(checkpoint=str(path), **TINY_EAT)
     with pytest.raises(LasrError, match=r"depth=2 \(configured 3\)"):
         EATEncoder(checkpoint=str(path), **dict(TINY_EAT, depth=3))
-    with pytest.raises(LasrError, match=r"512 patch positions \(configured target_length 512"):
-        EATEncoder(checkpoint=str(path), **dict(TINY_EAT, target_length=512, num_heads=2))
+    # the official 6144-row table serves up to 6144 patches; more is an error, never a silently different model
+    with pytest.raises(LasrError, match=r"only 6144 patch positions \(configured target_length 16384 and n_mels 128 "
+                                        r"need 8192"):
+        EATEncoder(checkpoint=str(path), **dict(TINY_EAT, target_length=16384, num_heads=2))
 
 
-def test_eat_loads_hugging_face_port_layout(tmp_path):
+@pytest.mark.parametrize(("fine_tuned", "with_positions"), [(False, True), (True, True), (False, False)])
+def test_eat_loads_hugging_face_port_layout(tmp_path, fine_tuned, with_positions):
     """Names of the worstchan/EAT-* port as used by code that loads it (unverified against the files)."""
     from safetensors.torch import save_file
 
@@ -412,11 +428,14 @@ def test_eat_loads_hugging_face_port_layout(tmp_path):
     renames = {"modality_encoders.IMAGE.context_encoder.norm.": "model.pre_norm.",
                "modality_encoders.IMAGE.": "model.", "blocks.": "model.blocks."}
     port = {}
-    for key, value in state.items():
-        if key.endswith("positions"):
+    for key, value in official_positions(state).items():
+        if key.endswith("positions") and not with_positions:
             continue  # a fixed table: rebuilt when absent
         prefix = next(p for p in renames if key.startswith(p))
         port[renames[prefix] + key[len(prefix):]] = value.contiguous()
+    if fine_tuned:
+        port.update({"model.fc_norm.weight": torch.ones(32), "model.fc_norm.bias": torch.zeros(32),
+                     "model.head.weight": torch.zeros(527, 32), "model.head.bias": torch.zeros(527)})
     (tmp_path / "port").mkdir()
     save_file(port, str(tmp_path / "port" / "model.safetensors"))
     assert_loaded(EATEncoder(checkpoint=str(tmp_path / "port"), **TINY_EAT).eat, state)
@@ -452,14 +471,13 @@ def test_checkpoint_naming_a_blocked_callable_is_refused(tmp_path):
         BEATsEncoder(checkpoint=str(path), **TINY_BEATS)
 
 
-@pytest.mark.parametrize(("encoder_class", "tiny", "weights_file"), [
-    (BEATsEncoder, TINY_BEATS, "BEATs_iter3.pt"), (EATEncoder, TINY_EAT, "EAT-base_epoch30"),
+@pytest.mark.parametrize(("encoder_class", "tiny", "registry_name"), [
+    (BEATsEncoder, TINY_BEATS, "beats-iter3"), (EATEncoder, dict(TINY_EAT, allow_random_init=False), "eat-base-pretrain"),
 ])
-def test_random_weights_warn_where_to_get_the_file(encoder_class, tiny, weights_file):
-    with captured_warnings("lasr.models.audio") as records:
+def test_random_weights_need_allow_random_init(encoder_class, tiny, registry_name):
+    with pytest.raises(LasrError, match=f"no pretrained weights.*lasr weights download {registry_name}.*allow_random_init"):
         encoder_class(**tiny)
-    messages = [record.getMessage() for record in records]
-    assert any("random weights" in m and weights_file in m and "docs/weights.md" in m for m in messages)
+    assert encoder_class(**dict(tiny, allow_random_init=True)).output_dim == 32
 
 
 @pytest.mark.parametrize(("class_path", "tiny", "layers"), [
@@ -472,7 +490,8 @@ def test_yaml_config_round_trip(class_path, tiny, layers):
     parser = ArgumentParser()
     parser.add_argument("--audio_encoder", type=AudioEncoder)
     init_args = "\n".join(f"    {key}: {value}" for key, value in tiny.items())
-    text = f"audio_encoder:\n  class_path: {class_path}\n  init_args:\n    checkpoint: null\n{init_args}\n"
+    text = (f"audio_encoder:\n  class_path: {class_path}\n  init_args:\n    checkpoint: null\n"
+            f"    allow_random_init: true\n{init_args}\n")
     config = parser.parse_string(text)
     assert parser.parse_string(parser.dump(config)) == config
     assert config.audio_encoder.init_args[layers] == 2

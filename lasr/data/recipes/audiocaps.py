@@ -27,7 +27,7 @@ from lasr.data.recipes.common import (
     PreparedCorpus,
     ProblemLog,
     audio_folders,
-    clean_text,
+    nonempty_text,
     probe_and_finish,
     read_csv,
 )
@@ -88,9 +88,9 @@ def _group_rows(path: Path, problems: ProblemLog, encoding: str) -> dict[str, _C
     clips: dict[str, _Clip] = {}
     seen_caption_ids: dict[str, int] = {}
     for row, fields in table.rows if table else []:
-        caption_id = clean_text(fields["audiocap_id"], "audiocap_id", path, row, problems)
-        youtube_id = clean_text(fields["youtube_id"], "youtube_id", path, row, problems)
-        caption = clean_text(fields["caption"], "caption", path, row, problems)
+        caption_id = nonempty_text(fields["audiocap_id"], "audiocap_id", path, row, problems)
+        youtube_id = nonempty_text(fields["youtube_id"], "youtube_id", path, row, problems)
+        caption = nonempty_text(fields["caption"], "caption", path, row, problems)
         start = _start_time(fields["start_time"])
         if start is None:
             problems.add(f"start_time {fields['start_time']!r} is not a number of seconds >= 0", path, row)

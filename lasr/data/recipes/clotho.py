@@ -23,7 +23,7 @@ from lasr.data.recipes.common import (
     PreparedCorpus,
     ProblemLog,
     audio_folders,
-    clean_text,
+    nonempty_text,
     probe_and_finish,
     read_csv,
 )
@@ -71,8 +71,8 @@ def _read_split(
     locator = AudioLocator(audio_folders(root, folders, split=split))
     pending = []
     for row, fields in table.rows:
-        name = clean_text(fields["file_name"], "file_name", path, row, problems)
-        captions = [clean_text(fields[column], column, path, row, problems) for column in CAPTION_COLUMNS]
+        name = nonempty_text(fields["file_name"], "file_name", path, row, problems)
+        captions = [nonempty_text(fields[column], column, path, row, problems) for column in CAPTION_COLUMNS]
         if name is None:
             continue
         # a clip with a bad caption is still probed so that one run reports all of its problems

@@ -144,13 +144,13 @@ def _parse_csv(path: Path, reader, required: list[str], problems: ProblemLog, en
     return CsvTable(path, header, rows)
 
 
-def clean_text(value: str | None, column: str, path: Path, row: int | str, problems: ProblemLog) -> str | None:
-    """Strip a caption/label; log and return ``None`` when it is empty."""
-    text = (value or "").strip()
-    if not text:
+def nonempty_text(value: str | None, column: str, path: Path, row: int | str, problems: ProblemLog) -> str | None:
+    """The field verbatim (captions keep their official text, trailing spaces included: official files are
+    matched by exact string); log and return ``None`` when it is empty or blank."""
+    if not (value or "").strip():
         problems.add(f"empty {column}", path, row)
         return None
-    return text
+    return value
 
 
 # ----------------------------------------------------------------------------------------------- audio
@@ -390,9 +390,9 @@ def prepare_captioned_csv(
     locator = AudioLocator([csv_path.parent / "audio", csv_path.parent])
     pending = []
     for row, fields in table.rows if table else []:
-        name = clean_text(fields["file_name"], "file_name", csv_path, row, problems)
-        caption = clean_text(fields["caption"], "caption", csv_path, row, problems)
-        label = clean_text(fields["label"], "label", csv_path, row, problems)
+        name = nonempty_text(fields["file_name"], "file_name", csv_path, row, problems)
+        caption = nonempty_text(fields["caption"], "caption", csv_path, row, problems)
+        label = nonempty_text(fields["label"], "label", csv_path, row, problems)
         if name is None:
             continue
         audio = locator.find([name]) or locator.expected(name)

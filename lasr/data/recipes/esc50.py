@@ -28,7 +28,7 @@ from lasr.data.recipes.common import (
     PendingClip,
     PreparedCorpus,
     ProblemLog,
-    clean_text,
+    nonempty_text,
     probe_and_finish,
     read_csv,
 )
@@ -126,11 +126,11 @@ def _read_rows(
         locator = AudioLocator([root] if fmt is KITCHEN20 else [root / "audio"])
     pending = []
     for row, fields in table.rows:
-        listed = clean_text(fields[fmt.file_column], fmt.file_column, table.path, row, problems)
+        listed = nonempty_text(fields[fmt.file_column], fmt.file_column, table.path, row, problems)
         name = None if listed is None else PurePosixPath(listed).name
         if name is None or (subset is not None and name not in subset):
             continue
-        category = clean_text(fields["category"], "category", table.path, row, problems)
+        category = nonempty_text(fields["category"], "category", table.path, row, problems)
         fold = _parse_int(fields["fold"], "fold", table.path, row, problems, minimum=1)
         target = _parse_int(fields["target"], "target", table.path, row, problems, minimum=0)
         if fold is not None and target is not None:

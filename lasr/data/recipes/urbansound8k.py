@@ -16,7 +16,7 @@ from lasr.data.recipes.common import (
     PendingClip,
     PreparedCorpus,
     ProblemLog,
-    clean_text,
+    nonempty_text,
     probe_and_finish,
     read_csv,
 )
@@ -46,8 +46,8 @@ def prepare_urbansound8k(
     table = read_csv(Path(meta) if meta else root / META, COLUMNS, problems)
     pending, locators = [], {}
     for row, fields in table.rows if table else []:
-        name = clean_text(fields["slice_file_name"], "slice_file_name", table.path, row, problems)
-        label = clean_text(fields["class"], "class", table.path, row, problems)
+        name = nonempty_text(fields["slice_file_name"], "slice_file_name", table.path, row, problems)
+        label = nonempty_text(fields["class"], "class", table.path, row, problems)
         fold = fields["fold"].strip()
         if not fold.isdigit() or int(fold) < 1:
             problems.add(f"fold {fold!r} is not an integer >= 1", table.path, row)

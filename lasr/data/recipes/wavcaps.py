@@ -26,7 +26,7 @@ from lasr.data.recipes.common import (
     PreparedCorpus,
     ProblemLog,
     audio_folders,
-    clean_text,
+    nonempty_text,
     probe_and_finish,
     read_csv,
 )
@@ -90,9 +90,9 @@ def _read_source(
             if not isinstance(item, dict) or "id" not in item or "caption" not in item:
                 problems.add('item lacks "id" or "caption"', path, row)
                 continue
-            clip_id = clean_text(_clip_id(item["id"]), "id", path, row, problems)
+            clip_id = nonempty_text(_clip_id(item["id"]), "id", path, row, problems)
             text = item["caption"] if isinstance(item["caption"], str) else ""
-            caption = clean_text(text, "caption", path, row, problems)
+            caption = nonempty_text(text, "caption", path, row, problems)
             if clip_id is None:
                 continue
             if source == EXCLUDED_SOURCE and clip_id in excluded_ids:

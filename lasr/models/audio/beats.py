@@ -22,6 +22,7 @@ from lasr.models.audio._checkpoint import load_state_strict
 from lasr.models.checkpoints import read_checkpoint
 from lasr.models.audio._frontend import kaldi_frames, real_samples_per_segment
 from lasr.models.audio.segments import average_segments, cut_segments, segments_per_clip
+from lasr.models.weights import require_weights
 
 _log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class BEATsEncoder(AudioEncoder):
     Without it, each segment is encoded as a plain 10 s input and all its tokens are pooled.
 
     Args:
-        checkpoint: local path to an official BEATs ``.pt``; None -> random weights (logs a warning).
+        checkpoint: ``beats-iter3`` (registry name, see ``lasr weights list``) or a local path to an official
+            BEATs ``.pt``; None needs ``allow_random_init: true`` (random weights), else it is an error.
             The architecture args must equal the checkpoint's ``"cfg"`` (same key names); a difference is a
             :class:`LasrError` that lists the values to set, so the config always describes the model that runs.
             The regularisation args (dropouts, layer drop, gradient decay) are ours and are not compared.
@@ -78,6 +80,8 @@ class BEATsEncoder(AudioEncoder):
     """
 
     sample_rate = SAMPLE_RATE
+    PRETRAINED = {"checkpoint": "beats-iter3"}  # weight init arg -> registry name (preflight, lasr weights)
+    WEIGHTS_FROM_CHECKPOINT = {"checkpoint": None, "allow_random_init": True}  # rebuilding a trained model
 
     def __init__(
         self,
@@ -114,11 +118,13 @@ class BEATsEncoder(AudioEncoder):
         mask_padding: bool = True,
         segment_seconds: float = 10.0,
         max_segments: int = 3,
+        allow_random_init: bool = False,
     ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         given = locals()
+        checkpoint = require_weights(checkpoint, allow_random_init, "BEATsEncoder", "beats-iter3")
         arch = _from_args(BEATsArch, given)
         reg = _from_args(BEATsRegularization, given)
         state = None
@@ -134,13 +140,7 @@ class BEATsEncoder(AudioEncoder):
         self.fbank_mean, self.fbank_std = fbank_mean, fbank_std
         self.pooling, self.mask_padding = pooling, mask_padding
         self.beats = BEATsBackbone(arch, reg)
-        if state is None:
-            _log.warning(
-                "BEATsEncoder has random weights (checkpoint=None). For pretrained weights download %s from %s "
-                "and set the encoder's `checkpoint` to its local path (see docs/weights.md).",
-                BEATS_WEIGHTS_FILE, BEATS_WEIGHTS_PAGE,
-            )
-        else:
+        if state is not None:
             load_state_strict(self.beats, state, checkpoint, "BEATs", _WEIGHTS_HINT)
 
     def fbank(self, segments: Tensor) -> Tensor:

@@ -23,6 +23,7 @@ from lasr.models.checkpoints import read_checkpoint
 from lasr.models.audio._eat_backbone import EATArch, EATBackbone, EATRegularization
 from lasr.models.audio._frontend import real_samples_per_segment
 from lasr.models.audio.segments import average_segments, cut_segments, segments_per_clip
+from lasr.models.weights import require_weights
 
 _log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ POOLINGS = ("cls", "mean")
 _FRONT = "modality_encoders.IMAGE."
 _POSITIONS = _FRONT + "fixed_positional_encoder.positions"
 # Pre-training and classification parts of the published files that do not feed the embedding.
-_UNUSED_PREFIXES = (_FRONT + "decoder.", "shared_decoder.", "recon_proj.", "cls_proj.", "fc_norm.", "head.")
+_UNUSED_PREFIXES = (_FRONT + "decoder.", "shared_decoder.", "recon_proj.", "cls_proj.")
+_CLASSIFIER_PREFIXES = ("fc_norm.", "head.", "model.fc_norm.", "model.head.")  # fine-tuned: fairseq / HF port
 _UNUSED_KEYS = {"_ema", "center", _FRONT + "encoder_mask"}
 # Hugging Face port (worstchan/EAT-*) -> fairseq names. Inferred from code that uses the port, not from its files.
 _HF_RENAMES = (
@@ -59,8 +61,9 @@ class EATEncoder(AudioEncoder):
     segments (as PaSSTEncoder); only those run, in one batch, and their embeddings are averaged.
 
     Args:
-        checkpoint: local path to an EAT fairseq ``.pt`` (pre-trained or fine-tuned) or a Hugging Face
-            ``model.safetensors`` (or its directory); None -> random weights (logs a warning). The architecture
+        checkpoint: ``eat-base-pretrain`` (registry name, see ``lasr weights list``) or a local path to an EAT
+            fairseq ``.pt`` (pre-trained or fine-tuned) or a Hugging Face ``model.safetensors`` (or its
+            directory); None needs ``allow_random_init: true`` (random weights), else it is an error. The architecture
             args must match the file (sizes read from the weights, ``num_heads`` / ``norm_eps`` from its config
             when readable); a difference is a :class:`LasrError` naming the values to set.
         embed_dim, depth, num_heads, mlp_ratio, patch_size, n_mels, target_length, norm_eps: architecture
@@ -77,6 +80,8 @@ class EATEncoder(AudioEncoder):
     """
 
     sample_rate = SAMPLE_RATE
+    PRETRAINED = {"checkpoint": "eat-base-pretrain"}  # weight init arg -> registry name (preflight, lasr weights)
+    WEIGHTS_FROM_CHECKPOINT = {"checkpoint": None, "allow_random_init": True}  # rebuilding a trained model
 
     def __init__(
         self,
@@ -102,11 +107,13 @@ class EATEncoder(AudioEncoder):
         pooling: str = "cls",
         segment_seconds: float = 10.0,
         max_segments: int = 3,
+        allow_random_init: bool = False,
     ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         given = locals()
+        checkpoint = require_weights(checkpoint, allow_random_init, "EATEncoder", "eat-base-pretrain")
         arch = _from_args(EATArch, given)
         reg = _from_args(EATRegularization, given)
         state = None
@@ -121,14 +128,9 @@ class EATEncoder(AudioEncoder):
         self.norm_mean, self.norm_std = norm_mean, norm_std
         self.pooling = pooling
         self.eat = EATBackbone(arch, reg)
-        if state is None:
-            _log.warning(
-                "EATEncoder has random weights (checkpoint=None). For pretrained weights download the %s from %s "
-                "and set the encoder's `checkpoint` to its local path (see docs/weights.md).",
-                EAT_WEIGHTS_NAME, EAT_WEIGHTS_PAGE,
-            )
-        else:
+        if state is not None:
             state.setdefault(_POSITIONS, self.eat.state_dict()[_POSITIONS])  # a fixed table; absent in some ports
+            state[_POSITIONS] = first_positions(state[_POSITIONS], self.eat.state_dict()[_POSITIONS].shape[1], checkpoint)
             load_state_strict(self.eat, state, checkpoint, "EAT", _WEIGHTS_HINT)
 
     def fbank(self, segments: Tensor, real_samples: Tensor) -> Tensor:
@@ -178,6 +180,10 @@ def read_eat_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, 
         state = {key.removeprefix("model."): value for key, value in state.items()}
     for old, new in _HF_RENAMES:
         state = {new + key[len(old):] if key.startswith(old) else key: value for key, value in state.items()}
+    classifier = sorted(key for key in state if key.startswith(_CLASSIFIER_PREFIXES))
+    if classifier:
+        _log.info("%s: dropping the classifier head %s (fine-tuned file; the embedding does not use it)", path, classifier)
+        state = {key: value for key, value in state.items() if key not in set(classifier)}
     if _FRONT + "local_encoder.proj.weight" not in state:
         raise LasrError(f"{path} is not an EAT checkpoint (no '{_FRONT}local_encoder.proj.weight'); {_WEIGHTS_HINT}")
     return {
@@ -229,16 +235,30 @@ def check_eat_arch(state: dict[str, Tensor], cfg: dict[str, Any] | None, arch: E
         for name, value in found.items() if value != getattr(arch, name)
     ]
     tokens = (arch.target_length // arch.patch_size) * (arch.n_mels // arch.patch_size)
-    if _POSITIONS in state and state[_POSITIONS].shape[1] != tokens:
+    if _POSITIONS in state and state[_POSITIONS].shape[1] < tokens:  # a larger table is cut, as EAT does
         differences.append(
-            f"{state[_POSITIONS].shape[1]} patch positions (configured target_length {arch.target_length} and "
-            f"n_mels {arch.n_mels} give {tokens})"
+            f"only {state[_POSITIONS].shape[1]} patch positions (configured target_length {arch.target_length} "
+            f"and n_mels {arch.n_mels} need {tokens})"
         )
     if differences:
         raise LasrError(
             f"{path} holds an EAT model with other hyper-parameters than configured: {', '.join(differences)}; "
             "set these EATEncoder init args to the checkpoint's values"
         )
+
+
+def first_positions(table: Tensor, tokens: int, path: str | Path) -> Tensor:
+    """The first ``tokens`` rows of a (1, rows, D) fixed position table.
+
+    Since April 2024 the official EAT code saves a table of 6144 rows and uses the first ``tokens`` (512 for
+    10.24 s at 128 mel bins); a smaller table cannot serve the configured input and is an error.
+    """
+    if table.shape[1] < tokens:
+        raise LasrError(f"{path}: the position table has {table.shape[1]} rows, the configured input needs {tokens}")
+    if table.shape[1] > tokens:
+        _log.info("%s: using the first %d of %d position-table rows (as the official EAT code)", path, tokens,
+                  table.shape[1])
+    return table[:, :tokens]
 
 
 def _from_args(config_class: type, args: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from lasr.errors import LasrError
 from lasr.models.audio import AudioEncoder, check_wave_batch
 from lasr.models.audio.segments import average_segments, cut_segments, segments_per_clip
+from lasr.models.weights import require_weights
 
 _log = logging.getLogger(__name__)
 _hear21_log = logging.getLogger("hear21passt")
@@ -54,7 +55,10 @@ class PaSSTEncoder(AudioEncoder):
     jitter act in training mode only. The log-mel is computed in fp32 without gradients.
 
     Args:
-        checkpoint: local path to ``passt-s-f128-p16-s16-ap.468.pt`` (AudioSet weights); None -> random weights.
+        checkpoint: ``passt-audioset`` (the registry name, see ``lasr weights list``) or a local path to
+            ``passt-s-f128-p16-s16-ap.468.pt`` (AudioSet weights); None needs ``allow_random_init``.
+        allow_random_init: with ``checkpoint: None``, start from random weights (tests, or weights that come
+            from ``init_from``); otherwise a missing checkpoint is an error.
         arch, input_tdim, fstride, tstride, s_patchout_t, s_patchout_f: passed to hear21passt ``get_model``.
         sample_rate, n_fft, win_length, hop_length, n_mels, fmin, fmax, fmin_aug_range, fmax_aug_range,
             freqm, timem: hear21passt ``AugmentMelSTFT`` (Hz, samples, mel bins); fmax None -> 15 kHz at 32 kHz.
@@ -64,6 +68,9 @@ class PaSSTEncoder(AudioEncoder):
         wave: (B, S) samples at ``sample_rate`` (samples past ``max_segments * segment_seconds`` are ignored);
         duration: (B,) seconds. Returns (B, 768).
     """
+
+    PRETRAINED = {"checkpoint": "passt-audioset"}  # weight init arg -> registry name (preflight, lasr weights)
+    WEIGHTS_FROM_CHECKPOINT = {"checkpoint": None, "allow_random_init": True}  # rebuilding a trained model
 
     def __init__(
         self,
@@ -87,8 +94,10 @@ class PaSSTEncoder(AudioEncoder):
         timem: int = 0,
         segment_seconds: float = 10.0,
         max_segments: int = 3,
+        allow_random_init: bool = False,
     ):
         super().__init__()
+        checkpoint = require_weights(checkpoint, allow_random_init, "PaSSTEncoder", "passt-audioset")
         state = None if checkpoint is None else read_passt_checkpoint(checkpoint)  # fail before the slow build
         self.sample_rate = sample_rate
         self.output_dim = EMBED_DIM
@@ -108,13 +117,7 @@ class PaSSTEncoder(AudioEncoder):
         # The classifier heads do not feed the embedding; frozen so that DDP sees no unused trainable parameters.
         for param in chain(self.passt.head.parameters(), self.passt.head_dist.parameters()):
             param.requires_grad_(False)
-        if state is None:
-            _log.warning(
-                "PaSSTEncoder has random weights (checkpoint=None). For the AudioSet weights download %s from %s "
-                "and set the encoder's `checkpoint` to its local path (see docs/weights.md).",
-                PASST_WEIGHTS_FILE, PASST_WEIGHTS_URL,
-            )
-        else:
+        if state is not None:
             load_passt_state(self.passt, state, checkpoint)
 
     def log_mel(self, segments: Tensor) -> Tensor:
