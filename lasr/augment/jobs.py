@@ -89,7 +89,7 @@ async def run_stage(requests, backend: Backend, store: Store, summary: Summary, 
             summary.completion_tokens += completion.completion_tokens or 0
             if failed:
                 summary.failures[reason] += 1
-                bar.step()
+                bar.update()
                 continue
             if reason is None:
                 summary.accepted += 1

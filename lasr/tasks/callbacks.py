@@ -93,8 +93,9 @@ class LogProgress(L.Callback):
                 names.append(monitor)
         return names
 
-    @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # every rank reads callback_metrics: metrics logged with sync_dist are reduced there (a collective), so
+        # reading them on rank 0 alone hangs a DDP run; only rank 0 prints
         if not self._active(trainer) or "train" not in self._start:
             return
         now = time.monotonic()
@@ -104,6 +105,8 @@ class LogProgress(L.Callback):
         remaining = (trainer.max_epochs - epochs_done) * total_elapsed / epochs_done if trainer.max_epochs else math.inf
         values = trainer.callback_metrics
         shown = ", ".join(f"{name} {float(values[name]):.4g}" for name in self._metric_names(trainer) if name in values)
+        if not trainer.is_global_zero:
+            return
         log.info("epoch %d/%s done in %s (%d steps in all)%s; elapsed %s, ETA %s", epochs_done,
                  trainer.max_epochs, _clock(seconds), trainer.global_step, f": {shown}" if shown else "",
                  _clock(total_elapsed), _clock(remaining if trainer.max_epochs and trainer.max_epochs > 0 else math.inf))

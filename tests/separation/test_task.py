@@ -135,9 +135,10 @@ def test_configs_parse(name, capsys):
         query = printed["model"]["init_args"]["query"]["init_args"]
         assert query["name_or_path"].endswith("music_speech_audioset_epoch_15_esc_89.98.pt")
         assert query["allow_random_init"] is False
-        monitors = [c["init_args"].get("monitor") for c in printed["trainer"]["callbacks"]
-                    if c["class_path"].endswith("ModelCheckpoint")]
-        assert monitors == [None]  # the fixed-step checkpoint is reported, not one picked on validation
+        checkpoints = [c["init_args"] for c in printed["trainer"]["callbacks"] if c["class_path"].endswith("ModelCheckpoint")]
+        # the fixed-step checkpoint is reported, not one picked on validation; last.ckpt is written every epoch
+        assert [c.get("monitor") for c in checkpoints] == [None, None]
+        assert [c.get("filename") for c in checkpoints] == ["{step}", "last"]
         policy = data["caption_policy"]
         if name.endswith("_llm.yaml"):
             assert policy["class_path"] == "lasr.data.captions.LassCaptionAugmentation"
