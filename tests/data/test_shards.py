@@ -35,7 +35,9 @@ def _batches(train, val, n_batches: int = 4, workers: int = 0):
     return [[batch for _, batch in zip(range(n_batches), loader)] for loader in loaders]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.xfail(
+    reason="intermittent KeyError in litdata 0.2.76's item_loader._apply_mapped_chunk (a chunk evicted before "
+           "use) in forked DataLoader workers; open in issue 15", strict=False))])
 def test_shards_give_the_same_batches_as_files(sharded, workers):
     manifests, out = sharded
     assert len(list(out.joinpath("development").glob("chunk-*.bin"))) > 1
