@@ -109,3 +109,17 @@ def test_retrieval_checkpoint_text_tower(tmp_path):
     with torch.no_grad():
         expected = dual.encode_text(["a kettle whistles"])
     assert torch.allclose(query(["a kettle whistles"]), expected, atol=1e-5)
+
+
+def test_weights_fingerprint_does_not_depend_on_the_thread_count():
+    # a float sum of the weights changed with torch's thread count, so a model trained with 2 threads was refused
+    # by `lasr separate` run with 1
+    query = HFTextQuery("minilm")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = query.weights_fingerprint()
+        torch.set_num_threads(2)
+        assert query.weights_fingerprint() == one
+    finally:
+        torch.set_num_threads(threads)

@@ -79,7 +79,8 @@ class QueryEncoder(nn.Module):
     def _digest_weights(self, digest) -> None:
         for name, tensor in sorted(self.state_dict().items()):
             digest.update(name.encode())
-            digest.update(tensor.detach().float().cpu().sum().numpy().tobytes())  # cheap content summary
+            # the exact bytes: a float sum would depend on the thread count (parallel reduction order)
+            digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
 
     @torch.no_grad()
     def forward(self, captions: list[str]) -> Tensor:
