@@ -92,7 +92,9 @@ def train(arm: str, seed: int, epochs: int, table: Path | None, out: Path, init:
     config["seed_everything"] = seed
     config["trainer"].update(max_epochs=epochs, default_root_dir=str(run), **trainer_overrides)
     config["trainer"]["logger"]["init_args"]["save_dir"] = str(run / "logs")
-    config["trainer"]["callbacks"][0]["init_args"]["dirpath"] = str(run / "ckpt")
+    for callback in config["trainer"]["callbacks"]:  # best and last checkpoints: this run's folder, never the demo's
+        if "dirpath" in callback.get("init_args", {}):
+            callback["init_args"]["dirpath"] = str(run / "ckpt")
     if trainer_overrides.get("limit_val_batches") == 0:  # no validation: keep only last.ckpt (evaluated below)
         config["trainer"]["callbacks"][0]["init_args"].update(monitor=None, save_top_k=0)
     model = config["model"]["init_args"]
