@@ -15,6 +15,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "lasr", "configs")
@@ -26,6 +27,14 @@ for line in requires("lasr"):
     req = Requirement(line)
     if not req.marker and not req.specifier.contains(version(req.name), prereleases=True):
         print(req, version(req.name))
+"""
+
+# the demo chain's stage config from the installed demo recipes (what `lasr demo-chain` trains stage 3 on)
+CHAIN_CONFIG = """
+from pathlib import Path
+from lasr.demo_chain import Chain, demo_recipe
+print(demo_recipe("stage1_demo.yaml"))
+print(Chain(Path("demo"), Path("out")).config("stage3", "stage3_demo.yaml", {"init_from": "s2.ckpt"}, {}))
 """
 
 
@@ -55,7 +64,8 @@ def installed(tmp_path_factory) -> tuple[Path, dict]:
     venv = root / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], root, env)
     python = venv / "bin" / "python"
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], root, env).stdout.strip())
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(_run([python, "-c", purelib], root, env).stdout.strip())
     shared = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
     (site / "lasr_test_shared_venv.pth").write_text("".join(f"{path}\n" for path in shared))
     _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", wheel], root, env)
@@ -81,6 +91,12 @@ def test_wheel_ships_the_recipes_and_runs_outside_the_checkout(installed, tmp_pa
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     demo = _run([lasr, "data", "demo", "--out", "demo", "--seed", "0", "--n-development", "4", "--n-validation", "2",
                  "--n-evaluation", "2", "--n-sources", "4"], tmp_path, env)
+    recipe, config = _run([bin_dir / "python", "-c", CHAIN_CONFIG], tmp_path, env).stdout.split()
+    assert Path(recipe).is_relative_to(bin_dir.parent)
+    stage3 = yaml.safe_load(Path(tmp_path, config).read_text())
+    train = str(Path("demo", "manifests", "clotho_development.jsonl.gz"))
+    assert stage3["data"]["init_args"]["train"] == [{"path": train}]
+    assert [t["class_path"].rsplit(".", 1)[1] for t in stage3["model"]["init_args"]["terms"]][-1] == "TopicHeads"
     out, err = printing.communicate(timeout=300)
     assert printing.returncode == 0, err[-3000:]
     assert f"using the shipped recipe {bin_dir.parent}" in err and "stage2_distill.yaml" in err
