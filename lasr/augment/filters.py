@@ -6,8 +6,8 @@ Think blocks (``<think>...</think>``) are removed before anything is judged. Rej
 ``identical`` (same as the source after normalisation), ``banned_word``, ``repetition`` (a generation loop),
 ``garbage`` (keyboard mash, symbols), ``wrong_language`` (py3langid language identification),
 ``off_topic`` (nothing in common with the source), ``duplicate`` (at export, see :func:`normalise`).
-Measured on the labelled replies in ``tests/augment/fixtures/replies.jsonl`` by
-``benchmarks/reply_filter.py``.
+Measured by ``benchmarks/reply_filter.py`` on labelled replies: ``tests/augment/fixtures/replies.jsonl`` (tuned
+on), ``replies_heldout.jsonl`` (held out) and two fresh sets (docs/augment.md, Filters).
 """
 
 from __future__ import annotations

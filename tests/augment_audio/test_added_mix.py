@@ -152,3 +152,20 @@ def test_separation_module_refuses_added_sets(tmp_path):
 
     with pytest.raises(LasrError, match="serves no added training sets"):
         SeparationDataModule(added=[LLMMixPairs(str(tmp_path / "t.jsonl"))])
+
+
+def test_the_augmented_module_serves_added_pairs_with_no_hard_negative(corpus, tmp_path):
+    from lasr.augment.audio.dataset import AudioAugmentConfig, AugmentedAudioTextDataModule
+
+    manifest, records = corpus
+    table = tmp_path / "mix.jsonl"
+    write_table(table, records, pairs=4, seed=2)
+    off = dict(p_gain=0.0, p_pitch=0.0, p_speed=0.0, p_crop=0.0, p_concat=0.0, p_mix=0.0)
+    dm = AugmentedAudioTextDataModule(augment=AudioAugmentConfig(**off, hard_negatives=True), train=[manifest],
+                                      added=[LLMMixPairs(str(table), pairs=4, seed=2)], sample_rate=RATE,
+                                      train_seconds=SECONDS, batch_size=4, num_workers=0, pin_memory=False)
+    dm.setup("fit")
+    base = len(dm.datasets["train"]) - 4
+    batch = dm.train_collate([dm.datasets["train"][(base + i, 0)] for i in range(4)])
+    assert batch["hard_negatives"] == [None] * 4 and batch["augment"] == ["llm-mix:added"] * 4
+    assert all(len(keys) == 2 for keys in batch["source_keys"])
