@@ -110,22 +110,28 @@ def bench_faiss(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index = write_index(collection, tmp, args.shard_size)
         del collection
-        for spec in (FaissSpec(kind="flat"), FaissSpec(kind="hnsw"), FaissSpec(kind="ivfpq")):
+        for spec in (FaissSpec(kind=kind) for kind in args.faiss_kinds):
             start = time.perf_counter()
             build_faiss(index, spec)
             build_seconds = time.perf_counter() - start
             searcher = FaissSearcher(EmbeddingIndex.open(tmp), spec.kind)
-            params = SearchParams()
-            rows, times = [], []
-            for query in queries.split(1):
-                start = time.perf_counter()
-                rows.append(searcher.search(query, args.k, params)[1])
-                times.append(time.perf_counter() - start)
-            found = torch.cat(rows)
-            recall = sum(len(set(a) & set(b)) for a, b in zip(found.tolist(), exact_rows.tolist()))
-            recall /= exact_rows.numel()
-            print(f"faiss      {spec.kind:<6} build {build_seconds:7.1f} s   median {1000 * statistics.median(times):8.2f} "
-                  f"ms/query   recall@{args.k} {recall:.3f}   ({params})")
+            print(f"faiss      {spec.kind:<6} build {build_seconds:7.1f} s")
+            settings = [SearchParams()] if spec.kind == "flat" else [
+                SearchParams(ef_search=value, nprobe=value, rerank=rerank)
+                for value in args.probes for rerank in args.rerank]
+            for params in settings:
+                rows, times = [], []
+                for query in queries.split(1):
+                    start = time.perf_counter()
+                    rows.append(searcher.search(query, args.k, params)[1])
+                    times.append(time.perf_counter() - start)
+                found = torch.cat(rows)
+                recall = sum(len(set(a) & set(b)) for a, b in zip(found.tolist(), exact_rows.tolist()))
+                recall /= exact_rows.numel()
+                knob = "" if spec.kind == "flat" else (f"efSearch {params.ef_search}" if spec.kind == "hnsw"
+                                                        else f"nprobe {params.nprobe}") + f", rerank {params.rerank}"
+                print(f"faiss      {spec.kind:<6} median {1000 * statistics.median(times):8.2f} ms/query  "
+                      f"min {1000 * min(times):8.2f}  recall@{args.k} {recall:.3f}  {knob}")
 
 
 def main() -> None:
@@ -142,6 +148,11 @@ def main() -> None:
     parser.add_argument("--faiss", action="store_true", help="also build and query faiss flat / HNSW / IVF-PQ")
     parser.add_argument("--faiss-only", action="store_true", help="only the faiss part")
     parser.add_argument("--faiss-queries", type=int, default=100)
+    parser.add_argument("--probes", type=int, nargs="+", default=[16, 64],
+                        help="IVF nprobe / HNSW efSearch values to query with (approximate kinds)")
+    parser.add_argument("--rerank", type=int, nargs="+", default=[4], help="candidates re-scored per result")
+    parser.add_argument("--faiss-kinds", nargs="+", default=["flat", "hnsw", "ivfpq"],
+                        choices=["flat", "hnsw", "ivfpq"], help="faiss indexes to build and query")
     parser.add_argument("--centres", type=int, default=10_000, help="clusters of the faiss collection")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
