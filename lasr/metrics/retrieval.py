@@ -271,8 +271,8 @@ def text_to_audio_ranks(
 # own scores are computed first, _MIN_GEMM_COLUMNS captions at a time against their own clips in batched
 # products (Q*64*D, 1 % of a pass over 5,000 clips), which gives the bits of the full blocks on CPU BLAS (same
 # depth, at least _MIN_GEMM_COLUMNS columns: the row count does not change the bits of a row; checked for
-# D=1024 at 5,000 and 20,000 clips).  The pass checks every own score again; a clip with one that came out different (another BLAS, a GPU) is redone directly, so the ranks are
-# exact either way.
+# D=1024 at 5,000 and 20,000 clips).  The pass checks every own score again; a clip with one that came out
+# different (another BLAS, a GPU) is redone directly, so the ranks are exact either way.
 
 _MIN_GEMM_COLUMNS = 64  # narrower products take a BLAS kernel (gemv-like) whose last bits differ
 _GROUPS_PER_PRODUCT = 64  # caption groups per batched product: 4,096 captions, 16 MiB of gathered clips at D=1024
