@@ -70,18 +70,25 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=150, help="batches of 32 timed per case")
     parser.add_argument("--drop-caches", action="store_true", help="empty the page cache before each pass (root)")
     parser.add_argument("--dir", type=Path, help="where to build the corpus (default: a temporary folder)")
+    parser.add_argument("--keep", type=Path,
+                        help="build the corpus in this folder and keep it; a later run with the same folder reuses it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        root = Path(tmp)
-        start = time.perf_counter()
-        files = make_corpus(root, args.clips, args.seconds, 32000)
-        made = time.perf_counter() - start
-        start = time.perf_counter()
-        summary = write_shards(read_manifest(files), root / "shards", progress=False)
-        sharded = time.perf_counter() - start
-        chunks = len(list((root / "shards").glob("chunk-*.bin")))
-        print(f"{args.clips:,} FLAC files of {args.seconds} s ({summary.bytes / 2**20:.0f} MiB) made in {made:.0f} s; "
-              f"sharded into {chunks} chunk files in {sharded:.1f} s")
+        root = args.keep or Path(tmp)
+        files = root / "files.jsonl.gz"
+        if (root / "shards" / "index.json").is_file() and files.is_file():
+            print(f"reusing the corpus in {root} ({len(read_manifest(files)):,} files)")
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            files = make_corpus(root, args.clips, args.seconds, 32000)
+            made = time.perf_counter() - start
+            start = time.perf_counter()
+            summary = write_shards(read_manifest(files), root / "shards", progress=False)
+            sharded = time.perf_counter() - start
+            chunks = len(list((root / "shards").glob("chunk-*.bin")))
+            print(f"{args.clips:,} FLAC files of {args.seconds} s ({summary.bytes / 2**20:.0f} MiB) made in {made:.0f} s; "
+                  f"sharded into {chunks} chunk files in {sharded:.1f} s")
         for workers in args.workers:
             for name, manifest in (("files", str(files)), ("shards", str(root / "shards"))):
                 rate, dropped = clips_per_second(manifest, workers, args.batches, args.seconds, args.drop_caches)

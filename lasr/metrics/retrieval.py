@@ -13,8 +13,11 @@ descending sort: rank = (# scores strictly greater) + (# equal scores at a small
   ``r_1 < ... < r_n``.  It is normalised by n, *not* by min(n, k).
 
 Memory is bounded: score blocks of ``chunk_size`` captions x N clips are computed one at a time; no full
-argsort and no full score matrix is ever materialised.  Peak extra memory is about 3 such blocks
-(chunk_size x N x 12 bytes in float32: 240 MiB for 1024 x 20,000) plus a copy of the multi-relevance queries.
+argsort and no full score matrix is ever materialised.  Peak extra memory is about one such block
+(chunk_size x N x 4 bytes in float32: 80 MiB for 1024 x 20,000), a few MiB of comparison buffers and 16 MiB
+of clips gathered for the own-score pre-pass (D=1024).  All metrics come from one pass over the blocks, each
+block compared slice by slice, a slice staying in cache for all its comparisons
+(``benchmarks/retrieval_metrics.py``: goal <= 1.2x the bare similarity pass).
 Because each block is its own matrix product, a score can differ from a one-shot product in the last bit,
 which can swap two near-tied items; with real embeddings this never shows in the reported digits.
 """
