@@ -524,18 +524,24 @@ def retrieval_metrics(
     rows = _check_chunk_size(chunk_size)
     for k in (*ks, *map_ks, *(multi_ks if relevant is not None else ())):
         _check_k(k)
-    pairs = None
+    pairs = other_pairs = None
     if relevant is not None:
         pairs, pair_order, pair_queries = _caption_row_pairs(text_emb, audio_emb, relevant, query_rows)
+        # a pair of a caption and its own clip has the caption's text->audio rank: only the others are ranked
+        own_pair = pairs.clips == text_owner[pairs.rows]
+        other_pairs = _Pairs(pairs.rows[~own_pair], pairs.clips[~own_pair])
     targets = _a2t_targets(_own_scores(text_emb, audio_emb, text_owner, rows), text_owner, audio_emb.shape[0])
-    result = _scan(text_emb, audio_emb, rows, target=text_owner, a2t=targets, pairs=pairs)
+    result = _scan(text_emb, audio_emb, rows, target=text_owner, a2t=targets, pairs=other_pairs)
     t2a = result.t2a
     a2t = _a2t_fallback(audio_emb, text_emb, text_owner, result.a2t, result.unreproduced, rows)
     metrics = {f"t2a/R@{k}": recall_at_k(t2a, k) for k in ks}
     metrics.update({f"t2a/mAP@{k}": map_at_k_single(t2a, k) for k in map_ks})
     metrics.update({f"a2t/R@{k}": recall_at_k(a2t, k) for k in ks})
     if pairs is not None:
-        pair_ranks = torch.empty_like(result.pairs).index_copy_(0, pair_order, result.pairs)
+        sorted_ranks = torch.empty_like(pairs.clips)
+        sorted_ranks[own_pair] = t2a[pairs.rows[own_pair]]
+        sorted_ranks[~own_pair] = result.pairs
+        pair_ranks = torch.empty_like(sorted_ranks).index_copy_(0, pair_order, sorted_ranks)
         metrics.update({f"t2a_multi/mAP@{k}": _mean_average_precision(pair_queries, pair_ranks, len(relevant), k)
                         for k in multi_ks})
     return metrics
