@@ -13,6 +13,20 @@ allocations.  Inputs are generated block by block so the peak before the call st
 before it; if the call does not raise the process peak, the figure is flagged as an upper bound.
 
     .venv/bin/python benchmarks/retrieval_metrics.py [--dim 1024] [--chunk-size 1024] [--skip-large]
+        [--only clotho medium large] [--repeats 3]
+
+The bare pass is ``_score_blocks``, the very chunked product the metrics use.  Measured 2026-12-01 on the
+project's 2-core machine under heavy load from other jobs (1-min load average 10-15), so read the ratios as
+what a loaded machine gives:
+
+* ``--only large --repeats 1``: 100,000 x 20,000: metrics 541.8 s, pass 472.5 / 503.1 s -> ratio 1.15
+  (min/min), 1.11 (median/median), load 11.8 -> 15.0;
+* ``--only medium --repeats 3``: 25,000 x 5,000 before the own-clip pairs reuse the t2a ranks: metrics
+  26.7 / 30.2 / 36.1 s, pass 21.4-22.9 s -> ratio 1.25 (min/min), 1.33 (median/median), load 9.7 -> 10.3;
+  after it (same command, the shards benchmark running beside it): metrics 19.3 / 22.5 / 15.2 s, passes
+  18.2 / 19.7 / 10.5 / 10.2 s -> 1.49 (min/min), 1.34 (median/median), load 9.8 -> 9.4.  The last pair (15.2 s
+  between passes of 10.5 and 10.2 s, when the load dropped) says the slice work, on one thread, does not speed
+  up when the product gets both cores back: the goal is not shown met at this size.
 """
 
 from __future__ import annotations

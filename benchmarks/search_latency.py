@@ -9,6 +9,16 @@ query (one query at a time) and recall@10 against the exact search.  For (c) the
 every neighbour is nearly equidistant and no approximate index is meaningful.
 
     .venv/bin/python benchmarks/search_latency.py [--clips 1000000] [--dim 1024] [--k 10] [--on-disk] [--faiss]
+        [--faiss-only] [--faiss-kinds flat ivfpq] [--probes 16 64] [--rerank 4 32]
+
+Measured 2026-12-01 on the 2-core machine under heavy load (1-min load average 10-14):
+``--faiss-only --faiss-kinds flat ivfpq --probes 16 64 --rerank 4 32 --faiss-queries 100`` at 1,000,000 x 1024:
+flat build 144.7 s, 4,862 ms/query median (min 3,434), recall@10 1.000 (one query reads all 4 GiB: memory-bound,
+0.52 s/query for the exact torch search on a quiet machine).  The IVF-PQ build (nlist 1,000, pq_m 64, 40,000
+training rows) did not finish within 40 min wall (the process got ~15 % of a core) and was stopped; at 20,000 x 64
+(``--clips 20000 --dim 64 --centres 200 --faiss-queries 20``) IVF-PQ answered in 0.41 ms/query with recall@10
+0.41 (pq_m 4: 4 bytes per vector, too coarse; raise ``--rerank`` or pq_m for recall).  HNSW at 1M x 1024 is too
+slow to build on 2 cores.
 """
 
 from __future__ import annotations

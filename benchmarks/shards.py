@@ -7,7 +7,15 @@ downmix + resample + crop, through a DataLoader) over both, same seed, same orde
 case of a cluster's network filesystem, where every file open is a metadata round trip, is closer to this
 than to the warm-cache pass.
 
-    .venv/bin/python benchmarks/shards.py [--clips 10000] [--workers 0 2] [--drop-caches]
+    .venv/bin/python benchmarks/shards.py [--clips 10000] [--workers 0 2] [--drop-caches] [--keep DIR]
+
+Measured 2026-12-01 on the 2-core machine, root (so ``--drop-caches`` worked before every pass), under heavy
+load from other jobs (1-min load average 12.7 at the start, 9.3 at the end, a metrics benchmark of this
+project running beside it):  ``--keep /tmp/i15b/corpus10k --drop-caches --batches 20 --workers 0 2`` on
+10,000 FLAC files of 2 s (827 MiB, 14 litdata chunks of ~64 MB): files 2.1 / shards 5.8 clips/s with 0 workers,
+files 80.2 / shards 30.2 clips/s with 2 workers, all cold page cache.  20 batches of 32 per case only (the
+default 150 took ~15 min per case at 5.5 clips/s); the load changed during the run, so the two worker counts
+are not comparable with each other, and the 2-worker figures need a rerun on a quiet machine before any claim.
 """
 
 from __future__ import annotations
