@@ -26,7 +26,9 @@ what a loaded machine gives:
   after it (same command, the shards benchmark running beside it): metrics 19.3 / 22.5 / 15.2 s, passes
   18.2 / 19.7 / 10.5 / 10.2 s -> 1.49 (min/min), 1.34 (median/median), load 9.8 -> 9.4.  The last pair (15.2 s
   between passes of 10.5 and 10.2 s, when the load dropped) says the slice work, on one thread, does not speed
-  up when the product gets both cores back: the goal is not shown met at this size.
+  up when the product gets both cores back: the goal is not shown met at this size.  At a lighter moment
+  (load 4.7 -> 5.1, 15:45): metrics 8.27 / 8.06 / 9.80 s, passes 6.55 / 6.22 / 7.03 / 7.42 s -> 1.30 (min/min),
+  1.22 (median/median); about 1.8 s over the pass at this size.
 """
 
 from __future__ import annotations
