@@ -9,6 +9,16 @@ query (one query at a time) and recall@10 against the exact search.  For (c) the
 every neighbour is nearly equidistant and no approximate index is meaningful.
 
     .venv/bin/python benchmarks/search_latency.py [--clips 1000000] [--dim 1024] [--k 10] [--on-disk] [--faiss]
+        [--faiss-only] [--faiss-kinds flat ivfpq] [--probes 16 64] [--rerank 4 32]
+
+Measured 2026-12-01 on the 2-core machine under heavy load (1-min load average 10-14):
+``--faiss-only --faiss-kinds flat ivfpq --probes 16 64 --rerank 4 32 --faiss-queries 100`` at 1,000,000 x 1024:
+flat build 144.7 s, 4,862 ms/query median (min 3,434), recall@10 1.000 (one query reads all 4 GiB: memory-bound,
+0.52 s/query for the exact torch search on a quiet machine).  The IVF-PQ build (nlist 1,000, pq_m 64, 40,000
+training rows) did not finish within 40 min wall (the process got ~15 % of a core) and was stopped; at 20,000 x 64
+(``--clips 20000 --dim 64 --centres 200 --faiss-queries 20``) IVF-PQ answered in 0.41 ms/query with recall@10
+0.41 (pq_m 4: 4 bytes per vector, too coarse; raise ``--rerank`` or pq_m for recall).  HNSW at 1M x 1024 is too
+slow to build on 2 cores.
 """
 
 from __future__ import annotations
@@ -110,22 +120,28 @@ def bench_faiss(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index = write_index(collection, tmp, args.shard_size)
         del collection
-        for spec in (FaissSpec(kind="flat"), FaissSpec(kind="hnsw"), FaissSpec(kind="ivfpq")):
+        for spec in (FaissSpec(kind=kind) for kind in args.faiss_kinds):
             start = time.perf_counter()
             build_faiss(index, spec)
             build_seconds = time.perf_counter() - start
             searcher = FaissSearcher(EmbeddingIndex.open(tmp), spec.kind)
-            params = SearchParams()
-            rows, times = [], []
-            for query in queries.split(1):
-                start = time.perf_counter()
-                rows.append(searcher.search(query, args.k, params)[1])
-                times.append(time.perf_counter() - start)
-            found = torch.cat(rows)
-            recall = sum(len(set(a) & set(b)) for a, b in zip(found.tolist(), exact_rows.tolist()))
-            recall /= exact_rows.numel()
-            print(f"faiss      {spec.kind:<6} build {build_seconds:7.1f} s   median {1000 * statistics.median(times):8.2f} "
-                  f"ms/query   recall@{args.k} {recall:.3f}   ({params})")
+            print(f"faiss      {spec.kind:<6} build {build_seconds:7.1f} s")
+            settings = [SearchParams()] if spec.kind == "flat" else [
+                SearchParams(ef_search=value, nprobe=value, rerank=rerank)
+                for value in args.probes for rerank in args.rerank]
+            for params in settings:
+                rows, times = [], []
+                for query in queries.split(1):
+                    start = time.perf_counter()
+                    rows.append(searcher.search(query, args.k, params)[1])
+                    times.append(time.perf_counter() - start)
+                found = torch.cat(rows)
+                recall = sum(len(set(a) & set(b)) for a, b in zip(found.tolist(), exact_rows.tolist()))
+                recall /= exact_rows.numel()
+                knob = "" if spec.kind == "flat" else (f"efSearch {params.ef_search}" if spec.kind == "hnsw"
+                                                        else f"nprobe {params.nprobe}") + f", rerank {params.rerank}"
+                print(f"faiss      {spec.kind:<6} median {1000 * statistics.median(times):8.2f} ms/query  "
+                      f"min {1000 * min(times):8.2f}  recall@{args.k} {recall:.3f}  {knob}")
 
 
 def main() -> None:
@@ -142,6 +158,11 @@ def main() -> None:
     parser.add_argument("--faiss", action="store_true", help="also build and query faiss flat / HNSW / IVF-PQ")
     parser.add_argument("--faiss-only", action="store_true", help="only the faiss part")
     parser.add_argument("--faiss-queries", type=int, default=100)
+    parser.add_argument("--probes", type=int, nargs="+", default=[16, 64],
+                        help="IVF nprobe / HNSW efSearch values to query with (approximate kinds)")
+    parser.add_argument("--rerank", type=int, nargs="+", default=[4], help="candidates re-scored per result")
+    parser.add_argument("--faiss-kinds", nargs="+", default=["flat", "hnsw", "ivfpq"],
+                        choices=["flat", "hnsw", "ivfpq"], help="faiss indexes to build and query")
     parser.add_argument("--centres", type=int, default=10_000, help="clusters of the faiss collection")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

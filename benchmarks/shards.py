@@ -7,7 +7,15 @@ downmix + resample + crop, through a DataLoader) over both, same seed, same orde
 case of a cluster's network filesystem, where every file open is a metadata round trip, is closer to this
 than to the warm-cache pass.
 
-    .venv/bin/python benchmarks/shards.py [--clips 10000] [--workers 0 2] [--drop-caches]
+    .venv/bin/python benchmarks/shards.py [--clips 10000] [--workers 0 2] [--drop-caches] [--keep DIR]
+
+Measured 2026-12-01 on the 2-core machine, root (so ``--drop-caches`` worked before every pass), under heavy
+load from other jobs (1-min load average 12.7 at the start, 9.3 at the end, a metrics benchmark of this
+project running beside it):  ``--keep /tmp/i15b/corpus10k --drop-caches --batches 20 --workers 0 2`` on
+10,000 FLAC files of 2 s (827 MiB, 14 litdata chunks of ~64 MB): files 2.1 / shards 5.8 clips/s with 0 workers,
+files 80.2 / shards 30.2 clips/s with 2 workers, all cold page cache.  20 batches of 32 per case only (the
+default 150 took ~15 min per case at 5.5 clips/s); the load changed during the run, so the two worker counts
+are not comparable with each other, and the 2-worker figures need a rerun on a quiet machine before any claim.
 """
 
 from __future__ import annotations
@@ -70,18 +78,25 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=150, help="batches of 32 timed per case")
     parser.add_argument("--drop-caches", action="store_true", help="empty the page cache before each pass (root)")
     parser.add_argument("--dir", type=Path, help="where to build the corpus (default: a temporary folder)")
+    parser.add_argument("--keep", type=Path,
+                        help="build the corpus in this folder and keep it; a later run with the same folder reuses it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        root = Path(tmp)
-        start = time.perf_counter()
-        files = make_corpus(root, args.clips, args.seconds, 32000)
-        made = time.perf_counter() - start
-        start = time.perf_counter()
-        summary = write_shards(read_manifest(files), root / "shards", progress=False)
-        sharded = time.perf_counter() - start
-        chunks = len(list((root / "shards").glob("chunk-*.bin")))
-        print(f"{args.clips:,} FLAC files of {args.seconds} s ({summary.bytes / 2**20:.0f} MiB) made in {made:.0f} s; "
-              f"sharded into {chunks} chunk files in {sharded:.1f} s")
+        root = args.keep or Path(tmp)
+        files = root / "files.jsonl.gz"
+        if (root / "shards" / "index.json").is_file() and files.is_file():
+            print(f"reusing the corpus in {root} ({len(read_manifest(files)):,} files)")
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            files = make_corpus(root, args.clips, args.seconds, 32000)
+            made = time.perf_counter() - start
+            start = time.perf_counter()
+            summary = write_shards(read_manifest(files), root / "shards", progress=False)
+            sharded = time.perf_counter() - start
+            chunks = len(list((root / "shards").glob("chunk-*.bin")))
+            print(f"{args.clips:,} FLAC files of {args.seconds} s ({summary.bytes / 2**20:.0f} MiB) made in {made:.0f} s; "
+                  f"sharded into {chunks} chunk files in {sharded:.1f} s")
         for workers in args.workers:
             for name, manifest in (("files", str(files)), ("shards", str(root / "shards"))):
                 rate, dropped = clips_per_second(manifest, workers, args.batches, args.seconds, args.drop_caches)

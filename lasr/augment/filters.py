@@ -6,8 +6,8 @@ Think blocks (``<think>...</think>``) are removed before anything is judged. Rej
 ``identical`` (same as the source after normalisation), ``banned_word``, ``repetition`` (a generation loop),
 ``garbage`` (keyboard mash, symbols), ``wrong_language`` (py3langid language identification),
 ``off_topic`` (nothing in common with the source), ``duplicate`` (at export, see :func:`normalise`).
-Measured on the labelled replies in ``tests/augment/fixtures/replies.jsonl`` by
-``benchmarks/reply_filter.py``.
+Measured by ``benchmarks/reply_filter.py`` on labelled replies: ``tests/augment/fixtures/replies.jsonl`` (tuned
+on), ``replies_heldout.jsonl`` (held out) and two fresh sets (docs/augment.md, Filters).
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ CHAT_MARKERS = re.compile(rf"{MARKER}|^\s*(assistant|model)\s*\n", re.IGNORECASE
 ROLE_AFTER_MARKER = re.compile(rf"(?:{MARKER})\s*(?:(?:assistant|model|user|system)\b)?[:\s]*", re.IGNORECASE)
 LEADING_LABEL = re.compile(r"^\s*(?:(?:output|final|new|rewritten|paraphrased|english|the)\s+)*"
                            r"(?:output|caption|paraphrase|rewrite|answer|translation|english|mixture|"
-                           r"description|sentence|text)s?\s*\d*\s*[:\-\u2013]\s*", re.IGNORECASE)
-PREAMBLE = re.compile(r"^\s*(?:sure|certainly|of course|okay|ok|absolutely|here(?:'s| is| are))\b[^\n]*?"
-                      r"(?::\s*|\.\s+|!\s+|\n|$)", re.IGNORECASE)
+                           r"description|sentence|text|rewritten|paraphrased)s?\s*\d*\s*[:\-\u2013]\s*",
+                           re.IGNORECASE)
+PREAMBLE = re.compile(r"^\s*(?:sure|certainly|of course|okay|ok|absolutely|here(?:'s| is| are| you go| it is))\b"
+                      r"[^\n]*?(?::\s*|\.\s+|!\s+|\n|$)", re.IGNORECASE)
+# list items ("1. ", "2) ", "- ", "* ") and markdown emphasis around a leading label ("**Caption:**", "__Label__:")
+LIST_MARKER = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022])\s+")
+EMPHASISED_LABEL = re.compile(r"^\s*(\*{1,2}|_{1,2})([^*_\n]{1,40}?)\1\s*(:?)")
 REFUSAL = re.compile(r"\b(as an ai|language model|i cannot|i can't|i can not|i'm sorry|i am sorry|sorry|"
                      r"i don't|i do not|here is|here's|sure[,!]|certainly[,!]|happy to help|rewritten caption|"
                      r"the caption|this caption|caption|captions|paraphrase|rewrite|the user)\b", re.IGNORECASE)
@@ -65,8 +69,8 @@ def _jaccard(a: str, b: str) -> float:
 
 def parse_answer(raw: str) -> tuple[str, bool]:
     """Return ``(caption, had_markers)``: think blocks removed, then the first non-empty line with chat
-    markers (and a role name right after one), label prefixes ("Output Caption:"), preambles ("Sure, here is
-    the paraphrase:"), quotes and markdown emphasis removed. Base models continue the few-shot pattern, so
+    markers (and a role name right after one), list markers ("1. ", "- "), label prefixes ("Output Caption:",
+    "**Caption:**"), preambles ("Sure, here is the paraphrase:"), quotes and markdown emphasis removed. Base models continue the few-shot pattern, so
     everything after the first caption line is dropped."""
     raw = THINK.sub("\n", raw)
     had_markers = bool(CHAT_MARKERS.search(raw))
@@ -76,6 +80,7 @@ def parse_answer(raw: str) -> tuple[str, bool]:
     while lines:
         line, previous = lines[0], None
         while line != previous:  # "Sure! Here's a rewritten caption: Output: ..." has several layers
+            line = EMPHASISED_LABEL.sub(r"\2\3 ", LIST_MARKER.sub("", line, count=1), count=1)
             previous, line = line, LEADING_LABEL.sub("", PREAMBLE.sub("", line, count=1)).strip()
         if line:
             break

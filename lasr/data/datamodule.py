@@ -10,6 +10,7 @@ from typing import Sequence
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from lasr.data.added import AddedTrainingSet, TrainingParts
 from lasr.data.audio import LENGTH_TOLERANCE_SECONDS
 from lasr.data.captions import CaptionPolicy
 from lasr.data.datasets import CaptionPairDataset, ClipDataset, collate_clips, collate_pairs
@@ -78,6 +79,8 @@ class AudioTextDataModule(L.LightningDataModule):
             finds NaN and silent files).
         eval_tolerance_seconds: allowed difference between a file's length and its manifest's.
         seed: base seed of the epoch order and of per-item randomness.
+        added: training sets built from the training clips and added after the manifests, each with its own
+            sampling ``weight`` (e.g. AISTAT's LLM-mixed pairs, :class:`lasr.augment.audio.llm_mix.LLMMixPairs`).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class AudioTextDataModule(L.LightningDataModule):
         seed: int = 0,
         eval_check: str = "header",
         eval_tolerance_seconds: float = LENGTH_TOLERANCE_SECONDS,
+        added: list[AddedTrainingSet] | None = None,
     ):
         super().__init__()
         check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
@@ -115,21 +119,39 @@ class AudioTextDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.caption_policy = caption_policy or CaptionPolicy()
+        self.added = list(added or [])
+        if self.added and not self.accepts_added:
+            raise LasrError(f"data.added: {type(self).__name__} serves no added training sets "
+                            f"({[a.name for a in self.added]})")
         self.datasets: dict[str, Dataset] = {}
         self._train_parts: list[int] = []
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets and self.train_sources:
             parts = [s.load() for s in self.train_sources]
-            self.datasets["train"] = self.build_train_dataset([r for p in parts for r in p])
+            records = [r for p in parts for r in p]
+            dataset = self.build_train_dataset(records)
             self._train_parts = self.part_sizes(parts)
             log.info("training items per manifest: %s", dict(zip((s.path for s in self.train_sources), self._train_parts)))
+            if self.added:
+                added = [a.build(records, self) for a in self.added]
+                self._train_parts += [len(d) for d in added]
+                log.info("added training items: %s", {a.name: len(d) for a, d in zip(self.added, added)})
+                dataset = TrainingParts(dataset, added)
+            self.datasets["train"] = dataset
         for name, sources in (("val", self.val_sources), ("test", self.test_sources)):
             wanted = stage in (None, "fit", "validate") if name == "val" else stage in (None, "test", "predict")
             if wanted and name not in self.datasets and sources:
                 records = [r for s in sources for r in s.load()]
                 verify_eval_records(records, name, self.min_seconds, self.eval_tolerance_seconds, self.eval_check)
                 self.datasets[name] = self.build_eval_dataset(records, name)
+
+    accepts_added = True  # whether ``data.added`` sets fit this module's training items
+
+    @property
+    def added_changes_audio(self) -> list[str]:
+        """Names of the added sets whose items are not plain clips (precomputed teachers do not describe them)."""
+        return [a.name for a in self.added if a.changes_audio and a.weight > 0]
 
     # ---- hooks: subclasses (e.g. separation mixtures) override these four and keep the rest -------------------
     def build_train_dataset(self, records: list[ClipRecord]) -> Dataset:
@@ -160,7 +182,7 @@ class AudioTextDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if "train" not in self.datasets:
             raise ValueError("no training data: set data.train to one or more manifests")
-        weights = [s.weight for s in self.train_sources]
+        weights = [s.weight for s in self.train_sources] + [a.weight for a in self.added]
         sampler = WeightedEpochSampler(self._train_parts, weights, shuffle=True, seed=self.seed)
         # drop_last keeps every global batch the same size on every rank (needed by the gathered loss)
         return self._loader(self.datasets["train"], self.batch_size, self.train_collate, sampler=sampler, drop_last=True)

@@ -438,6 +438,8 @@ class SeparationDataModule(AudioTextDataModule):
         self.csv_audio_dir, self.mixture_csv_dir = csv_audio_dir, mixture_csv_dir
         self.eval_mixtures_per_clip, self.eval_seed = eval_mixtures_per_clip, eval_seed
 
+    accepts_added = False  # added caption pairs are retrieval items, not separation mixtures
+
     def setup(self, stage: str | None = None) -> None:
         wanted = {"val": stage in (None, "fit", "validate"), "test": stage in (None, "test", "predict")}
         for name, path in self.csvs.items():

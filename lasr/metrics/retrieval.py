@@ -13,8 +13,11 @@ descending sort: rank = (# scores strictly greater) + (# equal scores at a small
   ``r_1 < ... < r_n``.  It is normalised by n, *not* by min(n, k).
 
 Memory is bounded: score blocks of ``chunk_size`` captions x N clips are computed one at a time; no full
-argsort and no full score matrix is ever materialised.  Peak extra memory is about 3 such blocks
-(chunk_size x N x 12 bytes in float32: 240 MiB for 1024 x 20,000) plus a copy of the multi-relevance queries.
+argsort and no full score matrix is ever materialised.  Peak extra memory is about one such block
+(chunk_size x N x 4 bytes in float32: 80 MiB for 1024 x 20,000), a few MiB of comparison buffers and 16 MiB
+of clips gathered for the own-score pre-pass (D=1024).  All metrics come from one pass over the blocks, each
+block compared slice by slice, a slice staying in cache for all its comparisons
+(``benchmarks/retrieval_metrics.py``: goal <= 1.2x the bare similarity pass).
 Because each block is its own matrix product, a score can differ from a one-shot product in the last bit,
 which can swap two near-tied items; with real embeddings this never shows in the reported digits.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import ast
 import csv
 from pathlib import Path
+from contextlib import contextmanager
 from typing import Any, Iterator, NamedTuple, Sequence
 
 import torch
@@ -47,9 +51,17 @@ def _check_embeddings(name: str, emb: Tensor) -> Tensor:
     if not isinstance(emb, Tensor) or emb.ndim != 2 or not emb.is_floating_point():
         shape = tuple(emb.shape) if isinstance(emb, Tensor) else type(emb).__name__
         raise ValueError(f"{name} must be a floating tensor of shape (rows, D), got {shape}")
-    if not all(bool(torch.isfinite(block).all()) for block in emb.split(_FINITE_CHECK_ROWS)):
+    if not _all_finite(emb):
         raise ValueError(f"{name} contains NaN or infinite values")
     return emb if emb.dtype in (torch.float32, torch.float64) else emb.float()
+
+
+def _all_finite(emb: Tensor) -> bool:
+    """True if every value is finite.  A finite sum proves it at the cost of one read (NaN and inf propagate);
+    only a sum that overflows or meets a bad value is checked value by value."""
+    if bool(torch.isfinite(emb.sum())):
+        return True
+    return all(bool(torch.isfinite(block).all()) for block in emb.split(_FINITE_CHECK_ROWS))
 
 
 def _check_pair(text_emb: Tensor, audio_emb: Tensor) -> tuple[Tensor, Tensor]:
@@ -85,6 +97,22 @@ def _check_k(k: int) -> int:
 
 # --------------------------------------------------------------------------- ranking core
 
+# Each score block is compared in row slices of about this many bytes, on one thread: a slice read once from
+# memory stays in cache for its remaining comparisons, and one thread per slice avoids a thread handshake per
+# small operation (which costs more than it saves, and far more on a loaded machine: 25,000 x 5,000 at load 9
+# took 1.27-1.55x a pass with one thread per slice, 3.4-4.4x with two).  The products keep all threads.
+_SLICE_BYTES = 1 << 21
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
 
 def _score_blocks(queries: Tensor, items: Tensor, rows: int) -> Iterator[tuple[int, Tensor]]:
     """Yield ``(start, queries[start:start+rows] @ items.T)``, all written into one reused buffer.
@@ -99,30 +127,59 @@ def _score_blocks(queries: Tensor, items: Tensor, rows: int) -> Iterator[tuple[i
         yield start, scores
 
 
-def _count(indicator: Tensor, dim: int) -> Tensor:
-    """Count the ones of a 0./1. float indicator (P, N) along ``dim``, as long.
+def _slices(start: int, scores: Tensor, rows: int) -> Iterator[tuple[int, Tensor]]:
+    """``(start + offset, scores[offset:offset+rows])`` over a block; views, no copies."""
+    for offset in range(0, scores.shape[0], rows):
+        yield start + offset, scores[offset : offset + rows]
+
+
+def _slice_rows(n_columns: int, dtype: torch.dtype) -> int:
+    return max(1, _SLICE_BYTES // (n_columns * dtype.itemsize))
+
+
+class _Workspace(NamedTuple):
+    """Buffers reused by every slice: ``indicator`` (2 * rows, N) for two comparisons of a slice, ``ones``
+    (at least max(N, 2 * rows),) for counting, ``pair_scores`` (rows, N) for the pairs' score rows."""
+
+    indicator: Tensor
+    ones: Tensor
+    pair_scores: Tensor
+
+    @staticmethod
+    def make(rows: int, n_columns: int, like: Tensor) -> "_Workspace":
+        return _Workspace(like.new_empty(2 * rows, n_columns), like.new_ones(max(n_columns, 2 * rows)),
+                          like.new_empty(rows, n_columns))
+
+
+def _count(indicator: Tensor, dim: int, ones: Tensor | None = None) -> Tensor:
+    """Count the ones of a 0./1. float indicator (P, N) along ``dim``, as long; ``ones``: an optional vector of
+    ones at least as long as that dimension.
 
     A product with a vector of ones runs at memory speed (BLAS), about twice as fast as ``sum`` and ~8x
     faster than summing a bool mask; sums of zeros and ones are exact below 2**24 terms in float32.
     """
-    ones = indicator.new_ones(indicator.shape[dim])
+    length = indicator.shape[dim]
+    ones = indicator.new_ones(length) if ones is None else ones[:length]
     counts = indicator @ ones if dim == 1 else ones @ indicator
     return counts.long()
 
 
-def _ranks_of_columns(scores: Tensor, columns: Tensor, indicator: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def _ranks_of_columns(scores: Tensor, columns: Tensor, work: _Workspace | None = None) -> tuple[Tensor, Tensor]:
     """0-based rank of ``scores[p, columns[p]]`` within row p of ``scores`` (P, N), stable descending order.
 
-    Returns (ranks (P,) long, own scores (P,)).  ``indicator`` is an optional reusable buffer of the scores'
-    dtype with at least P rows of N.  Ties are rare with real embeddings, so equal scores at smaller columns
-    are only counted on the rows that have one.
+    Returns (ranks (P,) long, own scores (P,)).  ``work``: optional reusable buffers with at least P rows.
+    Ties are rare with real embeddings, so equal scores at smaller columns are only counted on the rows that
+    have one.
     """
-    indicator = torch.empty_like(scores) if indicator is None else indicator[: scores.shape[0]]
+    n_rows = scores.shape[0]
+    work = work or _Workspace.make(n_rows, scores.shape[1], scores)
+    indicator = work.indicator[: 2 * n_rows]
     own = scores.gather(1, columns[:, None])  # (P, 1)
-    greater = _count(torch.gt(scores, own, out=indicator), 1)
-    at_least = _count(torch.ge(scores, own, out=indicator), 1)
-    ranks = greater
-    tied_rows = (at_least - greater > 1).nonzero().squeeze(1)
+    torch.gt(scores, own, out=indicator[:n_rows])
+    torch.ge(scores, own, out=indicator[n_rows:])
+    counts = _count(indicator, 1, work.ones)  # both comparisons counted in one product
+    ranks, at_least = counts[:n_rows], counts[n_rows:]
+    tied_rows = (at_least - ranks > 1).nonzero().squeeze(1)
     if tied_rows.numel():
         column_ids = torch.arange(scores.shape[1], device=scores.device)
         earlier = column_ids[None, :] < columns[tied_rows, None]
@@ -131,10 +188,13 @@ def _ranks_of_columns(scores: Tensor, columns: Tensor, indicator: Tensor | None 
 
 
 class _A2TTargets(NamedTuple):
-    """Per clip: the best own-caption score (N,), the smallest caption index reaching it (N,)."""
+    """Per clip: the best own-caption score (N,), the smallest caption index reaching it (N,); per caption: its
+    own score as the pre-pass computed it (Q,) and its clip (Q,), to check that the pass reproduces them."""
 
     best: Tensor
     first: Tensor
+    own: Tensor
+    owner: Tensor
 
 
 class _Pairs(NamedTuple):
@@ -148,7 +208,7 @@ class _ScanResult(NamedTuple):
     t2a: Tensor | None  # (Q,) rank of each caption's target clip
     own_scores: Tensor | None  # (Q,) the target scores as computed in the blocks
     a2t: Tensor | None  # (N,) column-wise audio->text ranks
-    unreproduced: Tensor | None  # clips whose best own score did not come out the same in its block
+    unreproduced: Tensor | None  # clips with an own score that did not come out the same in the pass
     pairs: Tensor | None  # (P,) rank of each pair's clip in its caption row
 
 
@@ -156,13 +216,14 @@ def _scan(text_emb: Tensor, audio_emb: Tensor, rows: int, target: Tensor | None 
           a2t: _A2TTargets | None = None, pairs: _Pairs | None = None) -> _ScanResult:
     """Every requested ranking from ONE pass over the (rows, N) caption x clip score blocks.
 
-    The product is the cost (Q*N*D); each ranking adds two comparisons per score (Q*N), so text->audio,
-    audio->text and the multi-relevance pairs together cost about one similarity pass.
+    The product is the cost (Q*N*D); each ranking adds two comparisons per score (Q*N), made on cache-sized
+    row slices of each block, so text->audio, audio->text and the multi-relevance pairs together cost little
+    more than the similarity pass.
     """
     n_captions, n_clips = text_emb.shape[0], audio_emb.shape[0]
-    n_pairs = 0 if pairs is None else pairs.clips.shape[0]
-    indicator = text_emb.new_empty(min(rows, max(n_captions, n_pairs)), n_clips)
-    t2a = own_scores = a2t_ranks = pair_ranks = pair_buffer = None
+    slice_rows = min(rows, n_captions, _slice_rows(n_clips, text_emb.dtype))
+    work = _Workspace.make(slice_rows, n_clips, text_emb)
+    t2a = own_scores = a2t_ranks = pair_ranks = None
     unreproduced: list[Tensor] = []
     if target is not None:
         t2a, own_scores = torch.empty_like(target), text_emb.new_empty(n_captions)
@@ -170,16 +231,17 @@ def _scan(text_emb: Tensor, audio_emb: Tensor, rows: int, target: Tensor | None 
         a2t_ranks = torch.zeros(n_clips, dtype=torch.long, device=text_emb.device)
     if pairs is not None:
         pair_ranks = torch.empty_like(pairs.clips)
-        pair_buffer = text_emb.new_empty(min(rows, n_pairs), n_clips)  # one score row per pair
-    for start, scores in _score_blocks(text_emb, audio_emb, rows):
-        stop = start + scores.shape[0]
-        if target is not None:
-            t2a[start:stop], own_scores[start:stop] = _ranks_of_columns(scores, target[start:stop], indicator)
-        if a2t is not None:
-            unreproduced.append(_a2t_block(scores, start, a2t, a2t_ranks, indicator))
-        if pairs is not None:
-            _pair_block(scores, start, pairs, pair_ranks, pair_buffer, indicator)
-    return _ScanResult(t2a, own_scores, a2t_ranks, torch.cat(unreproduced) if a2t is not None else None,
+    for block_start, block in _score_blocks(text_emb, audio_emb, rows):
+        with _one_thread():
+            for start, scores in _slices(block_start, block, slice_rows):
+                stop = start + scores.shape[0]
+                if target is not None:
+                    t2a[start:stop], own_scores[start:stop] = _ranks_of_columns(scores, target[start:stop], work)
+                if a2t is not None:
+                    unreproduced.append(_a2t_block(scores, start, a2t, a2t_ranks, work))
+                if pairs is not None:
+                    _pair_block(scores, start, pairs, pair_ranks, work)
+    return _ScanResult(t2a, own_scores, a2t_ranks, torch.cat(unreproduced).unique() if a2t is not None else None,
                        pair_ranks)
 
 
@@ -209,23 +271,32 @@ def text_to_audio_ranks(
 # a (clips x all captions) product is memory-bound and about half as fast.  The best own caption of clip j
 # (highest score, then smallest index) gives (best_j, first_j); each block then adds per column the captions
 # scoring above best_j, plus those tied with it at a smaller index.  best_j must be known before the pass: the
-# own scores are computed first, block by block against only the block's own clips (O(Q*D) per clip, a few
-# per cent of the pass), which gives the same bits as the full block on CPU BLAS (same rows, same depth, at
-# least _MIN_GEMM_COLUMNS columns).  Should a clip's own score come out different in the pass (another BLAS,
-# a GPU), that clip is redone directly, so the ranks are exact either way.
+# own scores are computed first, _MIN_GEMM_COLUMNS captions at a time against their own clips in batched
+# products (Q*64*D, 1 % of a pass over 5,000 clips), which gives the bits of the full blocks on CPU BLAS (same
+# depth, at least _MIN_GEMM_COLUMNS columns: the row count does not change the bits of a row; checked for
+# D=1024 at 5,000 and 20,000 clips).  The pass checks every own score again; a clip with one that came out
+# different (another BLAS, a GPU) is redone directly, so the ranks are exact either way.
 
 _MIN_GEMM_COLUMNS = 64  # narrower products take a BLAS kernel (gemv-like) whose last bits differ
+_GROUPS_PER_PRODUCT = 64  # caption groups per batched product: 4,096 captions, 16 MiB of gathered clips at D=1024
 
 
 def _own_scores(text_emb: Tensor, audio_emb: Tensor, text_owner: Tensor, rows: int) -> Tensor:
-    """Each caption's score with its own clip (Q,), computed with the row blocks of :func:`_score_blocks`."""
-    own = text_emb.new_empty(text_emb.shape[0])
-    for start in range(0, text_emb.shape[0], rows):
-        block, owners = text_emb[start : start + rows], text_owner[start : start + rows]
-        clips, column = torch.unique(owners, return_inverse=True)
-        padding = max(0, _MIN_GEMM_COLUMNS - clips.shape[0])
-        clips = torch.cat([clips, clips[:1].expand(padding)])
-        own[start : start + rows] = (block @ audio_emb[clips].T).gather(1, column[:, None]).squeeze(1)
+    """Each caption's score with its own clip (Q,), with the bits of the blocks of :func:`_score_blocks`.
+
+    Groups of _MIN_GEMM_COLUMNS captions are multiplied with their own clips, many groups per batched product.
+    ``rows`` (the pass's block rows) is accepted for the signature; the row count does not change the bits.
+    """
+    n_captions, dim = text_emb.shape
+    group = _MIN_GEMM_COLUMNS
+    own = text_emb.new_empty(n_captions)
+    for start in range(0, n_captions, group * _GROUPS_PER_PRODUCT):
+        captions = torch.arange(start, min(start + group * _GROUPS_PER_PRODUCT, n_captions), device=own.device)
+        padded = torch.cat([captions, captions[:1].expand(-len(captions) % group)])  # whole groups
+        texts = text_emb[padded].view(-1, group, dim)
+        clips = audio_emb[text_owner[padded]].view(-1, group, dim)
+        scores = torch.bmm(texts, clips.transpose(1, 2))  # (groups, group, group)
+        own[captions] = scores.diagonal(dim1=1, dim2=2).reshape(-1)[: len(captions)]
     return own
 
 
@@ -244,33 +315,38 @@ def _best_own_captions(own_scores: Tensor, text_owner: Tensor, n_clips: int) -> 
     return best, first
 
 
-def _a2t_block(scores: Tensor, start: int, targets: _A2TTargets, ranks: Tensor, indicator: Tensor) -> Tensor:
-    """Add one block's per-column counts to ``ranks`` (N,): captions above ``best``, equal ones before
-    ``first``.  Returns the clips whose own score did not reproduce in this block (to be recomputed)."""
-    best, first = targets
-    stop = start + scores.shape[0]
-    block_indicator = indicator[: scores.shape[0]]
-    ranks += _count(torch.gt(scores, best, out=block_indicator), 0)
-    equal = _count(torch.eq(scores, best, out=block_indicator), 0)
+def _a2t_targets(own_scores: Tensor, text_owner: Tensor, n_clips: int) -> _A2TTargets:
+    return _A2TTargets(*_best_own_captions(own_scores, text_owner, n_clips), own_scores, text_owner)
+
+
+def _a2t_block(scores: Tensor, start: int, targets: _A2TTargets, ranks: Tensor, work: _Workspace) -> Tensor:
+    """Add one slice's per-column counts to ``ranks`` (N,): captions above ``best``, equal ones before
+    ``first``.  Returns the clips of the slice's captions whose own score did not reproduce (to be redone)."""
+    best, first, own, owner = targets
+    n_rows = scores.shape[0]
+    stop = start + n_rows
+    greater, equal = work.indicator[:n_rows], work.indicator[n_rows : 2 * n_rows]
+    ranks += _count(torch.gt(scores, best, out=greater), 0, work.ones)
+    equal_counts = _count(torch.eq(scores, best, out=equal), 0, work.ones)
     owns_here = (first >= start) & (first < stop)
-    here = owns_here.nonzero().squeeze(1)
-    tied = (equal > owns_here.long()).nonzero().squeeze(1)  # an equal score that is not the clip's own
+    tied = (equal_counts > owns_here.long()).nonzero().squeeze(1)  # an equal score that is not the clip's own
     if tied.numel():
         caption_ids = torch.arange(start, stop, device=scores.device)
         earlier = caption_ids[:, None] < first[tied][None, :]
         ranks[tied] += ((scores[:, tied] == best[tied]) & earlier).sum(0)
-    return here[scores[first[here] - start, here] != best[here]]
+    owners = owner[start:stop]
+    return owners[scores.gather(1, owners[:, None]).squeeze(1) != own[start:stop]]
 
 
-def _pair_block(scores: Tensor, start: int, pairs: _Pairs, ranks: Tensor, buffer: Tensor, indicator: Tensor) -> None:
-    """Rank, within their caption rows of this block, the pairs whose caption row lies in it."""
+def _pair_block(scores: Tensor, start: int, pairs: _Pairs, ranks: Tensor, work: _Workspace) -> None:
+    """Rank, within their caption rows of this slice, the pairs whose caption row lies in it."""
     first, last = (int(torch.searchsorted(pairs.rows, bound)) for bound in (start, start + scores.shape[0]))
-    step = buffer.shape[0]
+    step = work.pair_scores.shape[0]
     for pair_start in range(first, last, step):
         pair_stop = min(pair_start + step, last)
-        selected = buffer[: pair_stop - pair_start]
+        selected = work.pair_scores[: pair_stop - pair_start]
         torch.index_select(scores, 0, pairs.rows[pair_start:pair_stop] - start, out=selected)
-        ranks[pair_start:pair_stop] = _ranks_of_columns(selected, pairs.clips[pair_start:pair_stop], indicator)[0]
+        ranks[pair_start:pair_stop] = _ranks_of_columns(selected, pairs.clips[pair_start:pair_stop], work)[0]
 
 
 def _a2t_ranks_direct(audio_emb: Tensor, text_emb: Tensor, text_owner: Tensor, clips: Tensor, rows: int) -> Tensor:
@@ -296,8 +372,7 @@ def _a2t_fallback(audio_emb: Tensor, text_emb: Tensor, text_owner: Tensor, ranks
 def _a2t_ranks(
     audio_emb: Tensor, text_emb: Tensor, text_owner: Tensor, own_scores: Tensor, rows: int
 ) -> Tensor:
-    targets = _A2TTargets(*_best_own_captions(own_scores, text_owner, audio_emb.shape[0]))
-    result = _scan(text_emb, audio_emb, rows, a2t=targets)
+    result = _scan(text_emb, audio_emb, rows, a2t=_a2t_targets(own_scores, text_owner, audio_emb.shape[0]))
     return _a2t_fallback(audio_emb, text_emb, text_owner, result.a2t, result.unreproduced, rows)
 
 
@@ -449,19 +524,24 @@ def retrieval_metrics(
     rows = _check_chunk_size(chunk_size)
     for k in (*ks, *map_ks, *(multi_ks if relevant is not None else ())):
         _check_k(k)
-    pairs = None
+    pairs = other_pairs = None
     if relevant is not None:
         pairs, pair_order, pair_queries = _caption_row_pairs(text_emb, audio_emb, relevant, query_rows)
-    targets = _A2TTargets(*_best_own_captions(_own_scores(text_emb, audio_emb, text_owner, rows), text_owner,
-                                              audio_emb.shape[0]))
-    result = _scan(text_emb, audio_emb, rows, target=text_owner, a2t=targets, pairs=pairs)
+        # a pair of a caption and its own clip has the caption's text->audio rank: only the others are ranked
+        own_pair = pairs.clips == text_owner[pairs.rows]
+        other_pairs = _Pairs(pairs.rows[~own_pair], pairs.clips[~own_pair])
+    targets = _a2t_targets(_own_scores(text_emb, audio_emb, text_owner, rows), text_owner, audio_emb.shape[0])
+    result = _scan(text_emb, audio_emb, rows, target=text_owner, a2t=targets, pairs=other_pairs)
     t2a = result.t2a
     a2t = _a2t_fallback(audio_emb, text_emb, text_owner, result.a2t, result.unreproduced, rows)
     metrics = {f"t2a/R@{k}": recall_at_k(t2a, k) for k in ks}
     metrics.update({f"t2a/mAP@{k}": map_at_k_single(t2a, k) for k in map_ks})
     metrics.update({f"a2t/R@{k}": recall_at_k(a2t, k) for k in ks})
     if pairs is not None:
-        pair_ranks = torch.empty_like(result.pairs).index_copy_(0, pair_order, result.pairs)
+        sorted_ranks = torch.empty_like(pairs.clips)
+        sorted_ranks[own_pair] = t2a[pairs.rows[own_pair]]
+        sorted_ranks[~own_pair] = result.pairs
+        pair_ranks = torch.empty_like(sorted_ranks).index_copy_(0, pair_order, sorted_ranks)
         metrics.update({f"t2a_multi/mAP@{k}": _mean_average_precision(pair_queries, pair_ranks, len(relevant), k)
                         for k in multi_ks})
     return metrics

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from lasr.errors import DataError
-from lasr.search.index import META_NAME, EmbeddingIndex, EmbeddingIndexError
+from lasr.search.index import META_NAME, EmbeddingIndex, EmbeddingIndexError, Shard
 from lasr.utils.atomic import atomic_open, atomic_path
 
 KINDS = ("flat", "hnsw", "ivfpq")
@@ -64,10 +64,10 @@ def faiss_path(index: EmbeddingIndex, kind: str) -> Path:
 class _ShardRows:
     """The complete shards' rows as one numbering (row r of shard i is row offsets[i] + r), never concatenated."""
 
-    def __init__(self, index: EmbeddingIndex):
-        self.pieces = [shard.embeddings for shard in index.shards()]  # memory-mapped (n_i, D) float32
+    def __init__(self, shards: list[Shard], root: Path):
+        self.pieces = [shard.embeddings for shard in shards]  # memory-mapped (n_i, D) float32
         if not self.pieces:
-            raise EmbeddingIndexError("the index has no complete shard", index.root)
+            raise EmbeddingIndexError("the index has no complete shard", root)
         self.offsets = np.cumsum([0] + [len(piece) for piece in self.pieces])
         self.count = int(self.offsets[-1])
 
@@ -99,9 +99,9 @@ def _make_index(spec: FaissSpec, dim: int, count: int):
         pq_m = spec.pq_m or max(1, dim // 16)
         if dim % pq_m:
             raise DataError(f"pq_m {pq_m} does not divide the embedding size {dim}")
-        quantizer = faiss.IndexFlatIP(dim)
-        built = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_m, spec.pq_bits, faiss.METRIC_INNER_PRODUCT)
-        return built, {"nlist": nlist, "pq_m": pq_m, "pq_bits": spec.pq_bits, "_quantizer": quantizer}
+        # faiss' Python constructor keeps a reference to the quantizer, so it lives as long as the index
+        built = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, pq_m, spec.pq_bits, faiss.METRIC_INNER_PRODUCT)
+        return built, {"nlist": nlist, "pq_m": pq_m, "pq_bits": spec.pq_bits}
     raise DataError(f"unknown faiss index kind {spec.kind!r}; choose one of {', '.join(KINDS)}")
 
 
@@ -111,9 +111,8 @@ def build_faiss(index: EmbeddingIndex, spec: FaissSpec, seed: int = 0) -> Path:
     if not index.complete:
         raise EmbeddingIndexError(f"the index is incomplete ({len(index.done_shards())} of {index.n_shards} "
                                   "shards); finish it with `lasr embed` before building a faiss index", index.root)
-    rows = _ShardRows(index)
+    rows = _ShardRows(list(index.shards()), index.root)
     built, params = _make_index(spec, index.meta["embed_dim"], rows.count)
-    _quantizer = params.pop("_quantizer", None)  # must outlive training: the IVF index does not own it
     if spec.kind == "ivfpq":
         n_train = min(rows.count, spec.train_rows or 40 * max(params["nlist"], 2 ** params["pq_bits"]))
         if n_train < params["nlist"]:
@@ -133,8 +132,9 @@ def build_faiss(index: EmbeddingIndex, spec: FaissSpec, seed: int = 0) -> Path:
     return target
 
 
-def read_faiss(index: EmbeddingIndex, kind: str):
-    """The faiss index of ``kind`` recorded in ``index.json``, checked against the shards' row count."""
+def read_faiss(index: EmbeddingIndex, kind: str, count: int | None = None):
+    """The faiss index of ``kind`` recorded in ``index.json``, checked against the shards' row count
+    (``count``, or read from the shards' ``.json`` when not given)."""
     entry = index.meta.get("faiss", {}).get(kind)
     if entry is None:
         built = ", ".join(index.meta.get("faiss", {})) or "none"
@@ -144,7 +144,8 @@ def read_faiss(index: EmbeddingIndex, kind: str):
     if not path.is_file():
         raise EmbeddingIndexError(f"faiss index file is missing: {path}", index.root)
     built = _faiss().read_index(str(path))
-    count = sum(len(shard.ids) for shard in index.shards())
+    if count is None:
+        count = sum(len(info["ids"]) for info in index.shard_infos())
     if built.ntotal != count:
         raise EmbeddingIndexError(f"faiss index holds {built.ntotal} rows but the shards hold {count}; rebuild it "
                                   f"with `lasr embed ... --faiss {kind}`", path)
@@ -162,13 +163,20 @@ class SearchParams:
 
 
 class FaissSearcher:
-    """Queries one faiss index of an embedding index; approximate candidates are re-scored from the shards."""
+    """Queries one faiss index of an embedding index; approximate candidates are re-scored from the shards.
+
+    The shards are listed once, when the searcher is made: ``ids`` and ``paths`` (one per faiss row) and the
+    memory maps serve every query after that.
+    """
 
     def __init__(self, index: EmbeddingIndex, kind: str):
         self.index, self.kind = index, kind
-        self.built = read_faiss(index, kind)
+        shards = list(index.shards())
+        self.ids = [clip_id for shard in shards for clip_id in shard.ids]
+        self.paths = [path for shard in shards for path in shard.paths]
+        self.built = read_faiss(index, kind, count=len(self.ids))
         self.exact = isinstance(self.built, _faiss().IndexFlat)
-        self.rows = None if self.exact else _ShardRows(index)
+        self.rows = None if self.exact else _ShardRows(shards, index.root)
 
     def search(self, queries: Tensor, k: int, params: SearchParams = SearchParams()) -> tuple[Tensor, Tensor]:
         """Top ``k`` (scores, rows) of each of the (Q, D) ``queries``, best first, rows counted across shards;

@@ -113,11 +113,10 @@ def search_faiss_index(index: EmbeddingIndex, queries: Tensor, k: int, kind: str
                        params: SearchParams = SearchParams()) -> list[list[Hit]]:
     """Top ``k`` clips of ``index`` for each of the (Q, embed_dim) ``queries`` through its faiss ``kind`` index
     (built by ``lasr embed --faiss``); scores are exact cosines of the candidates found."""
-    scores, rows = FaissSearcher(index, kind).search(queries, k, params)
-    ids = [i for shard in index.shard_infos() for i in shard["ids"]]
-    paths = [p for shard in index.shard_infos() for p in shard["paths"]]
-    return [[Hit(rank + 1, float(s), ids[r], paths[r]) for rank, (s, r) in enumerate(zip(qs.tolist(), qr.tolist()))
-             if r >= 0] for qs, qr in zip(scores, rows)]
+    searcher = FaissSearcher(index, kind)
+    scores, rows = searcher.search(queries, k, params)
+    return [[Hit(rank + 1, float(s), searcher.ids[r], searcher.paths[r])
+             for rank, (s, r) in enumerate(zip(qs.tolist(), qr.tolist())) if r >= 0] for qs, qr in zip(scores, rows)]
 
 
 def hits_to_json(queries: list[Query], hits: list[list[Hit]]) -> str:

@@ -7,6 +7,7 @@ Checked from the parsed config (``class_path`` / ``init_args`` tree):
   name}``, or a ``preflight_problems(init_args)`` static method); a null weight needs ``allow_random_init: true``;
 * ``init_from`` checkpoints exist;
 * every manifest the data section lists exists and holds at least one clip;
+* every added training set (``data.added``) passes its class's ``preflight_problems(init_args)``;
 * the data module's sample rate is the audio encoder's;
 * the relevance file reads and resolves against the test manifests' captions (verbatim).
 """
@@ -123,6 +124,16 @@ def manifest_problems(data_args: dict[str, Any]) -> list[str]:
     return problems
 
 
+def added_problems(data_args: dict[str, Any]) -> list[str]:
+    """Problems the ``data.added`` classes find in their init args (e.g. an LLM mix table that is missing)."""
+    problems = []
+    for key, cls, args in class_nodes(data_args.get("added") or [], "data.init_args.added"):
+        hook = getattr(cls, "preflight_problems", None)
+        if callable(hook):
+            problems += [f"{key}: {p}" for p in hook(args)]
+    return problems
+
+
 def relevance_problems(data_args: dict[str, Any]) -> list[str]:
     """The relevance file resolves against all captions and clips of the test manifests."""
     path = data_args.get("test_relevance")
@@ -182,6 +193,7 @@ def preflight_problems(config: dict[str, Any]) -> list[str]:
         problems += weight_problems(key, cls, args)
     problems += init_from_problems(model_section)
     problems += manifest_problems(data_args)
+    problems += added_problems(data_args)
     problems += sample_rate_problems(model_section, data_args)
     problems += relevance_problems(data_args)
     return problems

@@ -134,12 +134,18 @@ class Distillation(LossTerm):
             rate = getattr(getattr(trainer, "datamodule", None), "sample_rate", model.audio_sample_rate)
             self.teachers = OnlineTeachers(self.online_teachers, int(rate))
             return
-        augment = getattr(getattr(trainer, "datamodule", None), "augment", None)
-        if getattr(augment, "changes_audio", False):
+        datamodule = getattr(trainer, "datamodule", None)
+        if getattr(getattr(datamodule, "augment", None), "changes_audio", False):
             raise ValueError("precomputed teacher_embeddings describe the unmixed clips, but the data module's "
                              "augment block transforms or mixes training audio (a mixed item would get its first "
                              "clip's teacher): use online_teachers, or set every augment probability (and "
                              "llm_table) off")
+        added = getattr(datamodule, "added_changes_audio", [])
+        if added:
+            raise ValueError(f"precomputed teacher_embeddings describe the plain clips, but data.added serves mixed "
+                             f"items {added} (a mixed pair would get its first clip's teacher): use "
+                             "online_teachers (they embed each batch's own audio and captions), or set the added "
+                             "sets' weight to 0")
         self.teachers = PrecomputedTeachers(self.teacher_embeddings)
         if records is None:
             log.warning("the datamodule does not expose its training records; teacher coverage is checked per batch")

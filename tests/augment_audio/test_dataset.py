@@ -100,7 +100,8 @@ def test_llm_plans_are_served_with_both_source_ids(tone_records, tmp_path):
     ]
     table = tmp_path / "captions.jsonl"
     table.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    data = dataset(tone_records, llm_table=str(table), p_llm=1.0)
+    assert len(dataset(tone_records, llm_table=str(table), p_llm=1.0).plans) == 1  # default: modifiers only
+    data = dataset(tone_records, llm_table=str(table), llm_kinds=["mix", "modifiers"], p_llm=1.0)
     assert len(data.plans) == 2 and data.plans.dropped == 1
     mixed = data[(0, 0)]
     assert mixed["caption"] == rows[0]["text"] and mixed["source_keys"] == [clip_key(a), clip_key(b)]

@@ -92,3 +92,4 @@ def test_aistat_stage1_overlay_names_all_its_corpora(no_weights, capsys):
     for manifest in ("clotho_development", "audiocaps_train", "wavcaps_freesound", "wavcaps_bbc_sound_effects",
                      "wavcaps_soundbible", "wavcaps_audioset_sl"):
         assert f"manifest data/manifests/{manifest}.jsonl.gz not found" in err
+    assert "added[0].init_args: LLM mix caption table data/augment/aistat_mix.jsonl not found" in err  # 50,000 pairs

@@ -3,7 +3,7 @@ counterfactual hard negatives; its collate function; and the DataModule that tak
 
 Per training item (rng seeded from (seed, epoch, index), so every draw is reproducible in any worker):
 
-1. With probability ``p_llm`` a clip that has LLM plans (``mix``/``modifiers`` rows of ``llm_table``) is served
+1. With probability ``p_llm`` a clip that has LLM plans (``modifiers`` rows of ``llm_table``) is served
    as one of them: its clips transformed/mixed exactly as the row says, with the LLM caption.
 2. Otherwise the item is a concatenation of 2-5 clips (``p_concat``), a mixture of two clips (``p_mix``) or a
    single clip; each part gets gain / pitch / speed / crop ops, each firing independently with its own
@@ -63,7 +63,10 @@ class AudioAugmentConfig:
             trimming of concatenated or slowed-down parts) keeps all of them, and level words compare the RMS
             of these frames.
         hard_negatives: add a counterfactual caption per transformed item (``hard_negative``).
-        llm_table: caption table with ``mix`` / ``modifiers`` rows (optional).
+        llm_table: caption table with ``modifiers`` (and, with ``llm_kinds``, ``mix``) rows (optional).
+        llm_kinds: row kinds of ``llm_table`` served in place of training items (default ``modifiers``; a
+            ``mix`` here replaces items: AISTAT's LLM mix adds pairs instead, ``data.added`` with
+            :class:`lasr.augment.audio.llm_mix.LLMMixPairs`).
         llm_table_optional: a missing ``llm_table`` file means template-only (logged) instead of an error.
         p_llm: probability of serving one of a clip's LLM plans when it has any.
         rules: when an op earns a modifier word, and the words/templates.
@@ -88,6 +91,7 @@ class AudioAugmentConfig:
     active_db: float = 30.0
     hard_negatives: bool = True
     llm_table: str | None = None
+    llm_kinds: list[str] = field(default_factory=lambda: ["modifiers"])
     llm_table_optional: bool = False
     p_llm: float = 0.5
     rules: ModifierRules = field(default_factory=ModifierRules)
@@ -99,6 +103,8 @@ class AudioAugmentConfig:
         for name in ("p_gain", "p_pitch", "p_speed", "p_crop", "p_concat", "p_mix", "p_llm"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not self.llm_kinds or set(self.llm_kinds) - {"mix", "modifiers"}:
+            raise ValueError(f"llm_kinds must be a non-empty subset of ['mix', 'modifiers'], got {self.llm_kinds}")
         if not 2 <= self.concat_clips[0] <= self.concat_clips[1]:
             raise ValueError(f"concat_clips must be (lo, hi) with 2 <= lo <= hi, got {self.concat_clips}")
 
@@ -228,7 +234,7 @@ class AugmentedPairDataset(CaptionPairDataset):
         if path and self.config.llm_table_optional and not Path(path).is_file():
             log.warning("LLM plan table %s not found: template modifier captions only", path)
             return None
-        return LLMPlanTable(path, set(self.index_of)) if path else None
+        return LLMPlanTable(path, set(self.index_of), tuple(self.config.llm_kinds)) if path else None
 
     def _load(self, record: ClipRecord, seconds: float, rng: np.random.Generator) -> torch.Tensor:
         """Unpadded mono wave at the dataset rate (files at other rates are resampled on load)."""
