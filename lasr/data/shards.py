@@ -83,8 +83,8 @@ def open_shard_audio(path: str | Path) -> io.BytesIO:
         raise AudioError(f"item {item} is past the end of the shards ({len(dataset)} items)", path)
     # litdata's reader keeps the current chunk's mmap and an LRU of mapped chunks in unlocked attributes:
     # two threads reading at once (the evaluation-set check reads with a thread pool) evict each other's
-    # chunk (KeyError in item_loader._apply_mapped_chunk) or slice the other chunk's mmap. The copy out of
-    # the mmap is made inside the lock, so the bytes stay valid after a later read unmaps the chunk.
+    # chunk (KeyError in item_loader._apply_mapped_chunk). The copy out of the mmap is made inside the lock,
+    # so the bytes stay valid after a later read unmaps the chunk.
     with lock:
         return io.BytesIO(bytes(dataset[item]["audio"]))
 
