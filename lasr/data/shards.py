@@ -71,7 +71,12 @@ def _dataset(folder: str):
                 raise AudioError("shard folder not found or incomplete", folder)
             from litdata import StreamingDataset
 
-            _OPEN[key] = (StreamingDataset(folder), threading.Lock())
+            dataset = StreamingDataset(folder)
+            # litdata's "POSIX-fast" mode (on for every local folder) evicts the chunk it has just mapped when
+            # its RAM budget allows one mapped chunk per reader (many workers, large chunks, a full node):
+            # almost every read then raises KeyError. The plain mode opens the chunk file at each new chunk.
+            dataset.posix_fast = None
+            _OPEN[key] = (dataset, threading.Lock())
     return _OPEN[key]
 
 

@@ -73,6 +73,20 @@ def test_threads_reading_one_shard_folder_get_their_own_items(sharded):
             assert all(pool.map(read, list(range(len(files))) * 2))
 
 
+def test_reads_are_right_when_litdata_may_map_one_chunk(sharded, monkeypatch):
+    """A RAM budget of one mapped chunk per reader (here forced by a tiny RAM fraction) made litdata's
+    POSIX-fast reader evict each chunk it had just mapped: 46 of 48 reads failed before lasr turned that mode off."""
+    from lasr.data import shards
+
+    manifests, out = sharded
+    monkeypatch.setenv("LITDATA_POSIX_RAM_FRACTION", "0.0000001")
+    files = [Path(r.audio_path).read_bytes() for r in read_manifest(manifests / "clotho_development.jsonl.gz")]
+    folder = (out / "development").resolve()
+    shards._OPEN.clear()
+    order = list(range(len(files))) + list(reversed(range(len(files))))
+    assert all(shards.open_shard_audio(f"shard:{folder}#{i}").read() == files[i] for i in order)
+
+
 def test_shard_folder_reads_as_the_manifest_with_shard_audio(sharded):
     manifests, out = sharded
     files = read_manifest(manifests / "clotho_validation.jsonl.gz")
