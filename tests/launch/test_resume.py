@@ -21,7 +21,9 @@ import yaml
 
 from distill import tiny  # noqa: E402  (tests/ is on sys.path, as for tests/distill/test_chain.py)
 
-from .test_launchers import _env, _lasr
+from lasr.data.sampler import WeightedEpochSampler
+
+from .test_launchers import _env, _free_port, _lasr
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 10  # 120 training pairs of the demo_corpus fixture / batch 12, per epoch
@@ -79,8 +81,8 @@ def _signal_at(step: int, name: str = "SIGKILL") -> dict:
     return {"class_path": f"{AUDIT}.SignalAt", "init_args": {"step": step, "name": name}}
 
 
-def _batches(root: Path) -> list[dict]:
-    return [json.loads(line) for line in (root / "rank0.jsonl").read_text().splitlines()]
+def _batches(root: Path, rank: int = 0) -> list[dict]:
+    return [json.loads(line) for line in (root / f"rank{rank}.jsonl").read_text().splitlines()]
 
 
 def _ckpt(path: Path) -> dict:
@@ -117,6 +119,29 @@ def test_sigkill_then_ckpt_path_last_continues_with_the_same_batches(make_run, s
     assert [b["step"] for b in resumed] == list(range(saved, EPOCHS * STEPS))
     assert resumed == straight[saved:]  # same items, captions and random crops, batch by batch
     assert _ckpt(root / "last.ckpt")["global_step"] == EPOCHS * STEPS  # the final epoch, as without the kill
+
+
+def test_ddp_ranks_resume_at_their_own_positions(make_run):
+    """2 ranks (gloo), 6 items per rank and step: both ranks SIGKILL themselves as step 8 starts; resumed from
+    the step-6 checkpoint, each rank trains its own shard of the epoch from its position on."""
+    ddp = ("--trainer.strategy", "ddp", "--trainer.devices", "2", "--data.init_args.batch_size", "6")
+    killed = make_run("ddp", _signal_at(8))
+    root = killed.with_suffix("")
+    env = _env(MASTER_PORT=str(_free_port()))
+    _fit(killed, *ddp, env=env, expect=-signal.SIGKILL)
+    assert _ckpt(root / "last.ckpt")["AudioTextDataModule"]["train_sampler"]["position"] == 6 * 6
+    before = [len(_batches(root, rank)) for rank in range(2)]
+    _fit(make_run("ddp", file="ddp_resume"), *ddp, "--ckpt_path", "last", env=_env(MASTER_PORT=str(_free_port())))
+    for rank in range(2):
+        order = []
+        for epoch in range(EPOCHS):
+            sampler = WeightedEpochSampler([120], [1.0], seed=0, num_replicas=2, rank=rank)
+            sampler.set_epoch(epoch)
+            items = [index for index, _ in sampler]
+            order += [items[i : i + 6] for i in range(0, len(items), 6)]
+        resumed = _batches(root, rank)[before[rank]:]
+        assert [b["step"] for b in resumed] == list(range(6, EPOCHS * STEPS)), rank
+        assert [b["index"] for b in resumed] == order[6:], rank
 
 
 def test_slurm_requeue_signal_checkpoints_and_requeues(make_run, tmp_path):
