@@ -21,7 +21,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/lasr data demo --out $(DEMO_DIR) --seed 0
 	$(VENV)/bin/lasr fit --config configs/demo/stage1_demo.yaml
-	PY=$(PY) DEMO_DIR=$(DEMO_DIR) bash scripts/demo_pipeline.sh
+	$(VENV)/bin/lasr demo-chain --demo $(DEMO_DIR)
 	$(VENV)/bin/lasr fit --config configs/demo/lass_demo.yaml
 
 # Stage 1 on captions the packaged Gemma LLM paraphrased (a few minutes of generation on 2 cores).

@@ -4,10 +4,10 @@ stage 1 (the existing demo checkpoint, or trained) -> ``lasr teachers`` -> stage
 ``lasr cluster`` -> stage 3 (topic heads) -> ``lasr ensemble`` (every stage's test metrics side by side,
 plus the ensemble of the three stages' models).
 
-Run: ``lasr demo-chain`` (or ``scripts/demo_pipeline.sh``).  The stage configs are the demo configs
-with their data and output paths rewritten to ``--demo`` and ``--out``; ``--override FILE.yaml`` deep-merges
-extra keys into every stage's config (a node with ``class_path`` replaces the node it lands on), which is how the
-tests shrink the models.
+Run: ``lasr demo-chain`` (``make demo`` does); it makes the demo corpus first (``lasr data demo --seed 0``) when
+``--demo`` has none.  The stage configs are the shipped demo recipes (``demo/*.yaml``) with their data and output
+paths rewritten to ``--demo`` and ``--out``; ``--override FILE.yaml`` deep-merges extra keys into every stage's
+config (a node with ``class_path`` replaces the node it lands on), which is how the tests shrink the models.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from typing import Any
 import yaml
 
 from lasr.distill.ensemble import format_table
+from lasr.errors import LasrError
 from lasr.models.checkpoints import weights_digest
+from lasr.recipes import BASE_KEY, find_recipe
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "demo"
-DEFAULT_STAGE1 = Path("checkpoints/demo/stage1/last.ckpt")
-BASE_KEY = "config"  # an overlay's base, as `lasr fit` reads it (lasr/cli/config_overlays.py)
+DEMO_RECIPES = "demo"  # the demo configs' folder among the shipped recipes
+DEFAULT_STAGE1 = Path("checkpoints/demo/stage1/last.ckpt")  # where `lasr fit --config demo/stage1_demo.yaml` writes
+CORPUS_SEED = 0  # the demo corpus `make demo` builds
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +50,14 @@ def load_config(path: Path) -> dict[str, Any]:
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     base = config.pop(BASE_KEY, None)
     return deep_merge(load_config(path.parent / base), config) if base else config
+
+
+def demo_recipe(name: str) -> Path:
+    """The shipped demo recipe ``name`` (``stage1_demo.yaml``)."""
+    path = find_recipe(f"{DEMO_RECIPES}/{name}")
+    if path is None:
+        raise LasrError(f"the shipped recipe {DEMO_RECIPES}/{name} is missing from this lasr install")
+    return path
 
 
 class Chain:
@@ -81,7 +91,7 @@ class Chain:
                term_args: dict[str, Any] | None = None) -> Path:
         """The demo config of ``stage`` with data/output paths rewritten and the overrides merged in;
         ``term_args`` replace the loss terms' init args of the same name (teacher and cluster paths)."""
-        config = load_config(CONFIGS / template)
+        config = load_config(demo_recipe(template))
         data = config["data"]["init_args"]
         for split in ("train", "val", "test"):
             data[split] = [{"path": str(self.manifests / f"clotho_{name}.jsonl.gz")}
@@ -134,8 +144,13 @@ def distinct_models(checkpoints: list[Path]) -> list[Path]:
 
 def run_chain(demo: Path, out: Path, existing_stage1: Path | None, override: dict | None,
               min_topic_size: int = 10,
-              stage1_config: str = str(CONFIGS / "stage1_demo.yaml")) -> dict[str, dict[str, float]]:
+              stage1_config: str | None = None) -> dict[str, dict[str, float]]:
+    """Run every step (``stage1_config``: of ``existing_stage1``, default the shipped stage-1 demo recipe; '-':
+    the config stored in the checkpoint) and print the table; returns its columns."""
     chain = Chain(demo, out, override)
+    stage1_config = stage1_config or str(demo_recipe("stage1_demo.yaml"))
+    if not (chain.manifests / "clotho_development.jsonl.gz").is_file():
+        chain.run("corpus", "data", "demo", "--out", str(demo), "--seed", str(CORPUS_SEED))
     teachers, stage1_config = stage1(chain, existing_stage1, stage1_config)
     dev = str(chain.manifests / "clotho_development.jsonl.gz")
     chain.run("teachers", "teachers", "--ckpt", *map(str, teachers), "--config", stage1_config,

@@ -32,4 +32,6 @@ def test_cycles_and_missing_bases_are_clear_errors(tmp_path):
     _write(tmp_path / "c.yaml", {"config": "nowhere.yaml"})
     with pytest.raises(LasrError, match="base config not found: .*nowhere.yaml"):
         overlay_chain(tmp_path / "c.yaml")
-    assert overlay_chain(tmp_path / "missing.yaml") == [str(tmp_path / "missing.yaml")]  # LightningCLI reports it
+    with pytest.raises(LasrError, match="missing.yaml: no such file and no shipped recipe of that name"):
+        overlay_chain(tmp_path / "missing.yaml")
+    assert overlay_chain(tmp_path / "missing.txt") == [str(tmp_path / "missing.txt")]  # LightningCLI reports it

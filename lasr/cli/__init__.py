@@ -39,19 +39,35 @@ TOOLS: dict[str, tuple[str, str]] = {
     "search": ("lasr.cli.search", "search an embedding index by text or example audio"),
     "demo-chain": ("lasr.cli.demo_chain", "the whole retrieval recipe on the demo corpus, one table of metrics"),
     "weights": ("lasr.cli.weights", "list, check and download the pretrained weights; import the DCASE 2025 baseline"),
+    "recipes": ("lasr.cli.recipes", "the shipped recipes (--config NAME): list them, copy one to edit"),
 }
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "LASR_DEBUG"
+VERSION_FLAGS = ("--version", "-V")
+
+
+def version() -> str:
+    """The installed distribution's version (package metadata), else the source tree's ``lasr.__version__``."""
+    from importlib.metadata import PackageNotFoundError, version as installed
+
+    try:
+        return installed("lasr")
+    except PackageNotFoundError:
+        from lasr import __version__
+
+        return __version__
 
 
 def _overview() -> str:
-    lines = ["usage: lasr [--debug] <command> [options]", "", "training (LightningCLI; `lasr fit --help` for all keys):"]
+    lines = ["usage: lasr [--debug] <command> [options]   |   lasr --version", "",
+             "training (LightningCLI; `lasr fit --help` for all keys):"]
     lines += [f"  {name:<11} {text}" for name, text in LIGHTNING_SUBCOMMANDS.items()]
     lines += ["", "tools:"]
     lines += [f"  {name:<11} {text}" for name, (_, text) in TOOLS.items()]
     lines += ["", f"errors are one line (exit 2); {DEBUG_FLAG} or {DEBUG_ENV}=1 shows the traceback",
-              "example: lasr fit --config configs/stage1_pretrain.yaml"]
+              "--config takes a file or a shipped recipe's name (`lasr recipes list`)",
+              "example: lasr fit --config stage1_pretrain.yaml"]
     return "\n".join(lines)
 
 
@@ -116,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_overview())
+        return 0
+    if argv[0] in VERSION_FLAGS:
+        print(f"lasr {version()}")
         return 0
     command = argv[0]
     if command not in TOOLS and command not in LIGHTNING_SUBCOMMANDS:

@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from lasr.cli.config_overlays import config_file
 from lasr.data.checks import check_output_dir
 from lasr.data.cluster_tables import CAPTION_TABLE, CLIP_TABLE, SUMMARY, TOPICS
 from lasr.distill.clusters import ClusterConfig, cluster_captions, format_summary
@@ -20,7 +21,8 @@ _CLI_KEYS = ("embedding_model", "n_neighbors", "n_components", "min_dist", "rand
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", nargs="+", required=True, help="training manifests (.jsonl[.gz])")
     parser.add_argument("--out", required=True, help="output folder for the tables")
-    parser.add_argument("--config", help="YAML of ClusterConfig keys (e.g. configs/clusters.yaml); flags override")
+    parser.add_argument("--config", type=config_file,
+                        help="YAML of ClusterConfig keys (e.g. the shipped clusters.yaml); flags override")
     defaults = ClusterConfig()
     for key in _CLI_KEYS:
         kind = type(getattr(defaults, key)) if getattr(defaults, key) is not None else int

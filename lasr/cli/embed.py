@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lasr.cli.config_overlays import config_file
 from lasr.data.checks import non_negative_int, positive_float, positive_int
 from lasr.search.clips import DEFAULT_MAX_SECONDS, list_collection
 from lasr.search.ann import KINDS as FAISS_KINDS
@@ -18,7 +19,7 @@ INTERRUPTED_EXIT_CODE = 130  # shell convention for SIGINT
 
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--ckpt", type=Path, required=required, help="RetrievalTask checkpoint (.ckpt)")
-    parser.add_argument("--config", type=Path,
+    parser.add_argument("--config", type=config_file,
                         help="training config YAML (default: the run's config.yaml, found automatically)")
 
 

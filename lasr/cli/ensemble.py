@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from lasr.cli.config_overlays import config_file
 from lasr.data.checks import check_output_dir, positive_float, positive_int
 from lasr.distill.ensemble import format_table, run_ensemble
 
@@ -14,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", nargs="+", required=True, help="checkpoints to evaluate and average")
     parser.add_argument("--data", nargs="+", required=True, help="evaluation manifests (.jsonl[.gz])")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--config", nargs="+", help="configs for checkpoints that do not carry theirs "
+    parser.add_argument("--config", nargs="+", type=config_file, help="configs for checkpoints that do not carry theirs "
                         "(one for all, or one per checkpoint with '-' = stored config)")
     parser.add_argument("--relevance", help="DCASE 2025 relevance CSV (query,audio_filenames): multi-positive "
                         "mAP@k, and its queries are the submission rows")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from lasr.cli.config_overlays import config_file
 from lasr.data.checks import check_output_dir, non_negative_int, positive_float, positive_int
 from lasr.data.teacher_store import ROOT_INDEX
 from lasr.distill.teachers import embed_teachers, load_policy
@@ -18,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", nargs="+", required=True, help="teacher checkpoints (stage-1 retrieval runs)")
     parser.add_argument("--data", nargs="+", required=True, help="training manifests (.jsonl[.gz])")
     parser.add_argument("--out", required=True, help="output folder (re-run with the same arguments to resume)")
-    parser.add_argument("--config", nargs="+", help="LightningCLI config(s) of the teachers, one for all or one "
+    parser.add_argument("--config", nargs="+", type=config_file, help="LightningCLI config(s) of the teachers, one for all or one "
                         "per checkpoint, '-' = the one stored in that checkpoint (default: stored configs)")
     parser.add_argument("--captions", help="JSONL table of extra caption strings per clip key (augmentations)")
     parser.add_argument("--caption-policy", help="the student's caption policy class (package.module.Class); "

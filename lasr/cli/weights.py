@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lasr.cli.config_overlays import config_file
 from lasr.errors import LasrError
 from lasr.models.weights import REGISTRY, check_entry, local_path, resolve_weights, weights_dir
 from lasr.models.download import download
@@ -89,7 +90,7 @@ def import_baseline(source: str, out: str, config: str) -> list[str]:
     with atomic_path(out) as tmp:
         torch.save(lightning_checkpoint(model, {"model": full.get("model"), "data": full.get("data")}), tmp)
     return [f"imported {source} ({len(state)} tensors) -> {out}",
-            f"test it: lasr test --config {config} --config configs/pipeline/baseline_test.yaml --ckpt_path {out}"]
+            f"test it: lasr test --config {config} --config pipeline/baseline_test.yaml --ckpt_path {out}"]
 
 
 def _entry(name: str):
@@ -110,7 +111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp = sub.add_parser("import-baseline", help="convert the DCASE 2025 Task 6 baseline checkpoint to a lasr one")
     imp.add_argument("source", nargs="?", default="dcase2025-t6-baseline", help="the .ckpt (or its registry name)")
     imp.add_argument("--out", default="checkpoints/dcase2025_baseline/lasr.ckpt")
-    imp.add_argument("--config", default="configs/stage1_pretrain.yaml", help="config of the matching lasr model")
+    imp.add_argument("--config", type=config_file, default="stage1_pretrain.yaml",
+                     help="config of the matching lasr model (default: the shipped stage-1 recipe)")
 
 
 def run(args: argparse.Namespace) -> int:
