@@ -70,6 +70,12 @@ class LasrCLI(LightningCLI):
         if self.subcommand in ("fit", "validate", "test"):
             run_preflight(self.config[self.subcommand].as_dict())
 
+    def before_fit(self) -> None:
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") == "last" and (newer := newer_hpc_checkpoint(self.trainer)):
+            log.info("resuming from %s, Lightning's SLURM requeue checkpoint, newer than every last*.ckpt", newer)
+            config["ckpt_path"] = newer
+
     def after_fit(self) -> None:
         self._print_stage("val", "validation (last epoch)")
         config = self.config[self.subcommand]
@@ -113,6 +119,25 @@ class LasrCLI(LightningCLI):
             chance = chance_levels(int(metrics["n_audio"]))
         unit = getattr(self.model, "metric_unit", "%")
         print("\n" + format_results(metrics, chance, title=f"== {title} ==", unit=unit), flush=True)
+
+
+def newer_hpc_checkpoint(trainer: L.Trainer) -> str | None:
+    """The newest ``hpc_ckpt_<n>.ckpt`` in ``trainer.default_root_dir`` when it is newer than every ``last*.ckpt``
+    of the checkpoint callbacks, else None.
+
+    Lightning's SLURM requeue handler writes that file on the requeue signal, but resumes from it only when no
+    ckpt_path is given; ``--ckpt_path last`` (the same command line for the first run and every requeued one)
+    looks at last*.ckpt only, which is older when the job was killed before its SIGTERM checkpoint was written.
+    """
+    hpc = list(Path(trainer.default_root_dir).glob("hpc_ckpt_*.ckpt"))
+    if not hpc:
+        return None
+    newest = max(hpc, key=lambda path: path.stat().st_mtime)
+    lasts = [path for callback in trainer.checkpoint_callbacks if getattr(callback, "dirpath", None)
+             for path in Path(callback.dirpath).glob("last*.ckpt")]
+    if any(path.stat().st_mtime >= newest.stat().st_mtime for path in lasts):
+        return None
+    return str(newest)
 
 
 def run_lightning(argv: list[str]) -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import lightning as L
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset
 
 from lasr.data.added import AddedTrainingSet, TrainingParts
@@ -125,6 +127,8 @@ class AudioTextDataModule(L.LightningDataModule):
                             f"({[a.name for a in self.added]})")
         self.datasets: dict[str, Dataset] = {}
         self._train_parts: list[int] = []
+        self._train_sampler: WeightedEpochSampler | None = None
+        self._sampler_state: dict | None = None  # from a checkpoint, applied to the next training sampler
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets and self.train_sources:
@@ -184,8 +188,34 @@ class AudioTextDataModule(L.LightningDataModule):
             raise ValueError("no training data: set data.train to one or more manifests")
         weights = [s.weight for s in self.train_sources] + [a.weight for a in self.added]
         sampler = WeightedEpochSampler(self._train_parts, weights, shuffle=True, seed=self.seed)
+        if self._sampler_state is not None:
+            try:
+                sampler.load_state_dict(self._sampler_state)
+            except ValueError as err:
+                raise LasrError(f"--ckpt_path: {err} (resume with the same data, data.seed and devices)") from None
+            self._sampler_state = None
+        self._train_sampler = sampler
         # drop_last keeps every global batch the same size on every rank (needed by the gathered loss)
         return self._loader(self.datasets["train"], self.batch_size, self.train_collate, sampler=sampler, drop_last=True)
+
+    # ---- mid-epoch resume: Lightning stores these in every checkpoint and restores them before training ------
+    def state_dict(self) -> dict:
+        """Where training is in the sampler's epoch: ``{"train_sampler": {seed, epoch, position, ...}}``.
+
+        The position counts the batches Lightning has trained in this epoch (``batch_progress.current.processed``,
+        the count it resumes its own batch index from), not the loader's, which runs ahead by its prefetch.
+        """
+        trainer = self.trainer
+        if self._train_sampler is None or trainer is None:
+            return {}
+        trained = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"train_sampler": self._train_sampler.state_dict(trained * self.batch_size)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._sampler_state = state.get("train_sampler")
+        if self._sampler_state is not None:  # Lightning only sees stateful DataLoaders, not this module's state
+            warnings.filterwarnings("ignore", "You're resuming from a checkpoint that ended before the epoch ended",
+                                    PossibleUserWarning)
 
     def val_dataloader(self) -> DataLoader:
         if "val" not in self.datasets:

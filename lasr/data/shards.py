@@ -22,6 +22,7 @@ import io
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -58,27 +59,39 @@ def _split(path: str) -> tuple[str, int]:
     return folder, int(item)
 
 
-_OPEN: dict[tuple[int, str], object] = {}  # (process id, folder) -> litdata StreamingDataset
+_OPEN: dict[tuple[int, str], tuple[object, threading.Lock]] = {}  # (pid, folder) -> (StreamingDataset, its lock)
+_OPENING = threading.Lock()
 
 
 def _dataset(folder: str):
     key = (os.getpid(), folder)  # DataLoader workers are forked: each opens its own readers
-    if key not in _OPEN:
-        if not is_shard_folder(folder):
-            raise AudioError("shard folder not found or incomplete", folder)
-        from litdata import StreamingDataset
+    with _OPENING:
+        if key not in _OPEN:
+            if not is_shard_folder(folder):
+                raise AudioError("shard folder not found or incomplete", folder)
+            from litdata import StreamingDataset
 
-        _OPEN[key] = StreamingDataset(folder)
+            dataset = StreamingDataset(folder)
+            # litdata's "POSIX-fast" mode (on for every local folder) evicts the chunk it has just mapped when
+            # its RAM budget allows one mapped chunk per reader (many workers, large chunks, a full node):
+            # almost every read then raises KeyError. The plain mode opens the chunk file at each new chunk.
+            dataset.posix_fast = None
+            _OPEN[key] = (dataset, threading.Lock())
     return _OPEN[key]
 
 
 def open_shard_audio(path: str | Path) -> io.BytesIO:
-    """The encoded audio of ``shard:<folder>#<item>`` as a seekable in-memory file."""
+    """The encoded audio of ``shard:<folder>#<item>`` as a seekable in-memory file (thread-safe)."""
     folder, item = _split(str(path))
-    dataset = _dataset(folder)
+    dataset, lock = _dataset(folder)
     if item >= len(dataset):
         raise AudioError(f"item {item} is past the end of the shards ({len(dataset)} items)", path)
-    return io.BytesIO(bytes(dataset[item]["audio"]))
+    # litdata's reader keeps the current chunk's mmap and an LRU of mapped chunks in unlocked attributes:
+    # two threads reading at once (the evaluation-set check reads with a thread pool) evict each other's
+    # chunk (KeyError in item_loader._apply_mapped_chunk). The copy out of the mmap is made inside the lock,
+    # so the bytes stay valid after a later read unmaps the chunk.
+    with lock:
+        return io.BytesIO(bytes(dataset[item]["audio"]))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -139,8 +139,10 @@ def test_configs_parse(name, capsys):
         assert query["allow_random_init"] is False
         checkpoints = [c["init_args"] for c in printed["trainer"]["callbacks"] if c["class_path"].endswith("ModelCheckpoint")]
         # the fixed-step checkpoint is reported, not one picked on validation; last.ckpt is written every epoch
-        assert [c.get("monitor") for c in checkpoints] == [None, None]
-        assert [c.get("filename") for c in checkpoints] == ["{step}", "last"]
+        # and every 1000 steps (mid-epoch resume)
+        assert [c.get("monitor") for c in checkpoints] == [None, None, None]
+        assert [c.get("filename") for c in checkpoints] == ["{step}", "last", "last"]
+        assert checkpoints[2]["every_n_train_steps"] == 1000
         policy = data["caption_policy"]
         if name.endswith("_llm.yaml"):
             assert policy["class_path"] == "lasr.data.captions.LassCaptionAugmentation"
