@@ -29,6 +29,9 @@ what a loaded machine gives:
   up when the product gets both cores back: the goal is not shown met at this size.  At a lighter moment
   (load 4.7 -> 5.1, 15:45): metrics 8.27 / 8.06 / 9.80 s, passes 6.55 / 6.22 / 7.03 / 7.42 s -> 1.30 (min/min),
   1.22 (median/median); about 1.8 s over the pass at this size.
+* quiet rerun (session 3, 16:19, load 1.8 -> 2.3, nothing else running): ``--only medium --repeats 3``:
+  metrics 5.37 / 5.84 / 5.41 s, passes 4.05 / 3.96 / 4.64 / 3.44 s -> 1.56 (min/min), 1.35 (median/median).
+  The goal is not met at 25,000 x 5,000: about 1.4 s of comparison work over the pass.
 """
 
 from __future__ import annotations
