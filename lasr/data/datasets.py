@@ -34,6 +34,13 @@ def clip_key(record: ClipRecord) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
+def record_audio_info(record: ClipRecord) -> AudioInfo | None:
+    """The audio header the manifest already holds for ``record`` (saves opening the file), else None."""
+    if record.num_frames and record.channels:
+        return AudioInfo(record.sample_rate, record.num_frames, record.channels)
+    return None
+
+
 class _AudioSource:
     """Loads a record's audio window at the target rate, padded to a fixed length."""
 
@@ -42,11 +49,8 @@ class _AudioSource:
         self.length = int(round(max_seconds * sample_rate))
 
     def load(self, record: ClipRecord, rng: np.random.Generator | None) -> tuple[torch.Tensor, float]:
-        info = None
-        if record.num_frames and record.channels:
-            info = AudioInfo(record.sample_rate, record.num_frames, record.channels)
         wave, duration = load_clip(record.audio_path, self.sample_rate, self.max_seconds, rng=rng,
-                                   min_seconds=self.min_seconds, info=info)
+                                   min_seconds=self.min_seconds, info=record_audio_info(record))
         return pad_or_crop(wave, self.length), min(duration, self.max_seconds)
 
 

@@ -25,8 +25,8 @@ import torch
 
 from lasr.augment.audio import transforms as T
 from lasr.data.added import AddedTrainingSet
-from lasr.data.audio import AudioInfo, load_clip, pad_or_crop
-from lasr.data.datasets import _SkippingDataset, clip_key
+from lasr.data.audio import load_clip, pad_or_crop
+from lasr.data.datasets import _SkippingDataset, clip_key, record_audio_info
 from lasr.data.manifest import ClipRecord
 from lasr.errors import AudioError, DataError
 
@@ -228,10 +228,8 @@ class LLMMixDataset(_SkippingDataset):
         return len(self.pairs)
 
     def _load(self, record: ClipRecord, rng: np.random.Generator | None) -> torch.Tensor:
-        info = AudioInfo(record.sample_rate, record.num_frames, record.channels) \
-            if record.num_frames and record.channels else None
         wave, _ = load_clip(record.audio_path, self.sample_rate, self.max_seconds, rng=rng,
-                            min_seconds=self.min_seconds, info=info)
+                            min_seconds=self.min_seconds, info=record_audio_info(record))
         return wave
 
     def _item(self, index: int, rng: np.random.Generator | None) -> dict[str, Any]:
