@@ -13,7 +13,7 @@ the best query-blind gain on the same mixtures (``sdri_best_gain``); written to 
 
 Paraphrases are cached in an SQLite store (``lasr augment`` resumes it), so a rerun only trains and evaluates.
 
-    python benchmarks/lass_caption_augmentation.py [--seeds 0 1 2] [--epochs 6] [--init CKPT] [--out DIR]
+    python benchmarks/lass_caption_augmentation.py [--seeds 0 1 2] [--epochs N] [--init CKPT] [--out DIR]
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", type=Path, default=REPO / "demo_data")
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "lass_caption_augmentation")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=6, help="training epochs per run (the demo: 6)")
+    parser.add_argument("--epochs", type=int, help="training epochs per run (default: the demo config's)")
     parser.add_argument("--init", help="start every run from this separator checkpoint (continued training)")
     parser.add_argument("--dev-limit", type=int, default=60,
                         help="development captions to paraphrase besides the 40 source captions")
@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, help="use this caption table instead of generating one (waited for "
                                                    "when another process is still writing it)")
     args = parser.parse_args(argv)
+    if args.epochs is None:
+        import yaml
+
+        args.epochs = int(yaml.safe_load(CONFIG.read_text())["trainer"]["max_epochs"])
     if args.threads:
         THREADS["OMP_NUM_THREADS"] = str(args.threads)
         torch.set_num_threads(args.threads)

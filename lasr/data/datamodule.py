@@ -85,6 +85,8 @@ class AudioTextDataModule(L.LightningDataModule):
             sampling ``weight`` (e.g. AISTAT's LLM-mixed pairs, :class:`lasr.augment.audio.llm_mix.LLMMixPairs`).
     """
 
+    accepts_added = True  # whether ``data.added`` sets fit this module's training items
+
     def __init__(
         self,
         train: list[ManifestSource] | None = None,
@@ -149,8 +151,6 @@ class AudioTextDataModule(L.LightningDataModule):
                 records = [r for s in sources for r in s.load()]
                 verify_eval_records(records, name, self.min_seconds, self.eval_tolerance_seconds, self.eval_check)
                 self.datasets[name] = self.build_eval_dataset(records, name)
-
-    accepts_added = True  # whether ``data.added`` sets fit this module's training items
 
     @property
     def added_changes_audio(self) -> list[str]:

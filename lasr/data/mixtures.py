@@ -30,10 +30,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from lasr.data.audio import AudioInfo, load_clip, pad_or_crop
+from lasr.data.audio import load_clip, pad_or_crop
 from lasr.data.captions import CaptionPolicy
 from lasr.data.datamodule import AudioTextDataModule
-from lasr.data.datasets import _AudioSource, _SkippingDataset
+from lasr.data.datasets import _AudioSource, _SkippingDataset, record_audio_info
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.data.text import caption_identity_key
 from lasr.data.verify import verify_audio_files
@@ -301,9 +301,7 @@ class MixtureTrainDataset(_SkippingDataset):
     def _segment(self, record: ClipRecord, rng: np.random.Generator, tries: int | None = None,
                  min_power: float | None = None) -> Tensor | None:
         """A random crop whose mean power reaches the silence level (redrawn up to ``crop_tries`` times)."""
-        info = None
-        if record.num_frames and record.channels:
-            info = AudioInfo(record.sample_rate, record.num_frames, record.channels)
+        info = record_audio_info(record)
         min_power = self.min_power if min_power is None else min_power
         for _ in range(self.crop_tries if tries is None else tries):  # the loader's own silence check is off
             wave, _ = load_clip(record.audio_path, self.audio.sample_rate, self.audio.max_seconds, rng=rng,

@@ -291,9 +291,11 @@ def _own_scores(text_emb: Tensor, audio_emb: Tensor, text_owner: Tensor, rows: i
     group = _MIN_GEMM_COLUMNS
     own = text_emb.new_empty(n_captions)
     for start in range(0, n_captions, group * _GROUPS_PER_PRODUCT):
-        captions = torch.arange(start, min(start + group * _GROUPS_PER_PRODUCT, n_captions), device=own.device)
+        stop = min(start + group * _GROUPS_PER_PRODUCT, n_captions)
+        captions = torch.arange(start, stop, device=own.device)
         padded = torch.cat([captions, captions[:1].expand(-len(captions) % group)])  # whole groups
-        texts = text_emb[padded].view(-1, group, dim)
+        texts = text_emb[start:stop] if len(padded) == len(captions) else text_emb[padded]  # no copy when whole
+        texts = texts.reshape(-1, group, dim)
         clips = audio_emb[text_owner[padded]].view(-1, group, dim)
         scores = torch.bmm(texts, clips.transpose(1, 2))  # (groups, group, group)
         own[captions] = scores.diagonal(dim1=1, dim2=2).reshape(-1)[: len(captions)]

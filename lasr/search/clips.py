@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lasr.data.audio import AudioInfo, load_clip, pad_or_crop
+from lasr.data.datasets import record_audio_info
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.data.shards import is_shard_path
 from lasr.errors import AudioError, DataError
@@ -41,9 +42,8 @@ def refs_from_records(records: Sequence[ClipRecord]) -> list[ClipRef]:
     """Manifest records -> refs (id = ``dataset/id`` key; header facts kept so no probe is needed)."""
     refs = []
     for r in records:
-        info = AudioInfo(r.sample_rate, r.num_frames, r.channels) if r.num_frames and r.channels else None
         path = r.audio_path if is_shard_path(r.audio_path) else str(Path(r.audio_path).absolute())
-        refs.append(ClipRef(r.key if r.dataset else r.id, path, info))
+        refs.append(ClipRef(r.key if r.dataset else r.id, path, record_audio_info(r)))
     return refs
 
 

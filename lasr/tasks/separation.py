@@ -9,10 +9,12 @@ looks the vectors up. Checkpoints carry the separator's and the query encoder's 
 from __future__ import annotations
 
 import csv
+import functools
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -44,14 +46,26 @@ class ConstantWarmupSchedule:
     """The reference ``constant_warm_up``: lr x 0.001 for ``warm_up_steps`` steps, then x 0.01, x 0.1, then x 1.
 
     ``levels`` are the successive multipliers, each held for ``warm_up_steps`` steps (reference: 10k steps).
+    ``decay``: after the warm-up, ``"none"`` keeps x 1 (the reference); ``"cosine"`` lowers it along a half
+    cosine to ``min_factor`` at the run's last step (``total_steps``, Lightning's estimate of the run's steps).
     """
 
     warm_up_steps: int = 10000
     levels: tuple[float, ...] = (0.001, 0.01, 0.1)
+    decay: Literal["none", "cosine"] = "none"
+    min_factor: float = 0.0
 
-    def factor(self, step: int) -> float:
+    def factor(self, step: int, total_steps: int | None = None) -> float:
         stage = step // max(self.warm_up_steps, 1)
-        return float(self.levels[stage]) if stage < len(self.levels) else 1.0
+        if stage < len(self.levels):
+            return float(self.levels[stage])
+        if self.decay == "none":
+            return 1.0
+        if total_steps is None:
+            raise ValueError("schedule.decay: cosine needs the run's total steps")
+        warm_end = self.warm_up_steps * len(self.levels)
+        progress = min(1.0, (step - warm_end) / max(total_steps - warm_end, 1))
+        return self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class SeparationTask(L.LightningModule):
@@ -254,5 +268,7 @@ class SeparationTask(L.LightningModule):
             optimizer = torch.optim.AdamW(params, **REFERENCE_ADAMW)
         else:
             optimizer = self.optimizer_factory(params)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.schedule.factor)
+        total_steps = int(self.trainer.estimated_stepping_batches) if self.schedule.decay != "none" else None
+        factor = functools.partial(self.schedule.factor, total_steps=total_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}

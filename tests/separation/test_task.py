@@ -25,6 +25,17 @@ def test_reference_constant_warm_up():
     assert REFERENCE_ADAMW == {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": True}
 
 
+def test_cosine_decay_after_the_warm_up_reaches_min_factor_at_the_last_step():
+    schedule = ConstantWarmupSchedule(warm_up_steps=10, levels=(0.1, 0.3), decay="cosine", min_factor=0.2)
+    factors = [schedule.factor(s, total_steps=120) for s in (0, 19, 20, 70, 120, 500)]
+    assert factors[:3] == [0.1, 0.3, 1.0]  # warm-up stages, then the decay starts at x 1
+    assert factors[3] == pytest.approx(0.6)  # halfway: (1 + 0.2) / 2
+    assert factors[4:] == [pytest.approx(0.2), pytest.approx(0.2)]  # held at min_factor after the last step
+    with pytest.raises(ValueError, match="total steps"):
+        schedule.factor(30)
+    assert ConstantWarmupSchedule(warm_up_steps=10, levels=(0.1,)).factor(10 ** 6) == 1.0  # the reference
+
+
 @pytest.fixture(scope="module")
 def task() -> SeparationTask:
     separator = ResUNet30(n_fft=256, hop_length=64, condition_size=384, channels=[4, 8])
