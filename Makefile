@@ -32,7 +32,7 @@ demo-llm: $(STAMP)
 	$(VENV)/bin/lasr augment export --store $(DEMO_DIR)/augment/store.sqlite --out $(DEMO_DIR)/augment/captions.jsonl
 	$(VENV)/bin/lasr fit --config configs/demo/stage1_augmented.yaml
 
-# Separation with and without Gemma-paraphrased captions, 3 seeds x 6 epochs (half the demo separator's 12, so the
+# Separation with and without Gemma-paraphrased captions, 3 seeds x 6 epochs (a third of the demo separator's 18, so the
 # six runs fit in about an hour on 2 cores; paraphrases cached).
 demo-lass-llm: $(STAMP)
 	$(VENV)/bin/lasr data demo --out $(DEMO_DIR) --seed 0

@@ -32,6 +32,14 @@ what a loaded machine gives:
 * quiet rerun (session 3, 16:19, load 1.8 -> 2.3, nothing else running): ``--only medium --repeats 3``:
   metrics 5.37 / 5.84 / 5.41 s, passes 4.05 / 3.96 / 4.64 / 3.44 s -> 1.56 (min/min), 1.35 (median/median).
   The goal is not met at 25,000 x 5,000: about 1.4 s of comparison work over the pass.
+* quiet rerun (session 4, 18:50, load 1.0 -> 1.5, nothing else running): ``--only medium --repeats 7``: metrics
+  2.78-2.94 s (median 2.87), passes 2.13-2.34 s (median 2.26) -> **1.27 (median/median), 1.30 (min/min)**;
+  earlier the same hour, with three interleaved repeats, 1.15 and 1.26 (median): pass times alone vary by 25 %.
+  The extra 0.6 s: the slice comparisons 0.42-0.50 s on one thread (timed alone on stored blocks: t2a 0.17,
+  a2t 0.21, pairs 0.11), the own-score pre-pass 0.07 s, the rest < 0.05 s.  Tried and dropped (no gain): the
+  slices of a block shared between 2 Python threads (0.38 -> 0.33 s alone, 1.46 in the full call: the products
+  lose the core), and ranks capped at the largest k (tie comparisons only for rows that can still score:
+  0.46 -> 0.50 s; most rows of this data rank below 16).
 """
 
 from __future__ import annotations
