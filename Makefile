@@ -33,7 +33,7 @@ demo-llm: $(STAMP)
 	$(VENV)/bin/lasr fit --config configs/demo/stage1_augmented.yaml
 
 # Separation with and without Gemma-paraphrased captions, 3 seeds x 6 epochs (a third of the demo separator's 18, so the
-# six runs fit in about an hour on 2 cores; paraphrases cached).
+# six runs fit in about 45 min on 2 cores; paraphrases cached).
 demo-lass-llm: $(STAMP)
 	$(VENV)/bin/lasr data demo --out $(DEMO_DIR) --seed 0
 	$(PY) benchmarks/lass_caption_augmentation.py --demo $(DEMO_DIR) --seeds 0 1 2 --epochs 6 --skip-validation

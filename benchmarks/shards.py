@@ -16,6 +16,11 @@ project running beside it):  ``--keep /tmp/i15b/corpus10k --drop-caches --batche
 files 80.2 / shards 30.2 clips/s with 2 workers, all cold page cache.  20 batches of 32 per case only (the
 default 150 took ~15 min per case at 5.5 clips/s); the load changed during the run, so the two worker counts
 are not comparable with each other, and the 2-worker figures need a rerun on a quiet machine before any claim.
+Quiet rerun (session 4, nothing else running): ``--keep /tmp/i15b/corpus10k --drop-caches --batches 20 --workers
+2``: files 250.6, shards 26.9 clips/s, cold page cache.  So on a local disk shards are ~9x slower for 640
+shuffled clips; not yet explained.  A likely part: 640 random clips touch all 14 chunks of ~64 MB, and with
+litdata's in-place mode off (lasr/data/shards.py) each chunk may be read whole before its first clip, a cost a
+full epoch would spread over all 10,000 clips (not measured: run with more ``--batches`` to see it fall).
 """
 
 from __future__ import annotations
