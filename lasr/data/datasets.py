@@ -48,9 +48,16 @@ class _AudioSource:
         self.sample_rate, self.max_seconds, self.min_seconds = sample_rate, max_seconds, min_seconds
         self.length = int(round(max_seconds * sample_rate))
 
+    def read(self, record: ClipRecord, rng: np.random.Generator | None, seconds: float | None = None,
+             check_silence: bool = True) -> tuple[torch.Tensor, float]:
+        """``load_clip`` of the record's window (``seconds``, default ``max_seconds``), unpadded, using the
+        header the manifest holds: (wave (S,), the clip's true duration in s)."""
+        return load_clip(record.audio_path, self.sample_rate, self.max_seconds if seconds is None else seconds,
+                         rng=rng, min_seconds=self.min_seconds, check_silence=check_silence,
+                         info=record_audio_info(record))
+
     def load(self, record: ClipRecord, rng: np.random.Generator | None) -> tuple[torch.Tensor, float]:
-        wave, duration = load_clip(record.audio_path, self.sample_rate, self.max_seconds, rng=rng,
-                                   min_seconds=self.min_seconds, info=record_audio_info(record))
+        wave, duration = self.read(record, rng)
         return pad_or_crop(wave, self.length), min(duration, self.max_seconds)
 
 

@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from lasr.data.audio import load_clip, pad_or_crop
 from lasr.data.captions import CaptionPolicy
 from lasr.data.datamodule import AudioTextDataModule
-from lasr.data.datasets import _AudioSource, _SkippingDataset, record_audio_info
+from lasr.data.datasets import _AudioSource, _SkippingDataset
 from lasr.data.manifest import ClipRecord, read_manifest
 from lasr.data.text import caption_identity_key
 from lasr.data.verify import verify_audio_files
@@ -301,12 +301,9 @@ class MixtureTrainDataset(_SkippingDataset):
     def _segment(self, record: ClipRecord, rng: np.random.Generator, tries: int | None = None,
                  min_power: float | None = None) -> Tensor | None:
         """A random crop whose mean power reaches the silence level (redrawn up to ``crop_tries`` times)."""
-        info = record_audio_info(record)
         min_power = self.min_power if min_power is None else min_power
         for _ in range(self.crop_tries if tries is None else tries):  # the loader's own silence check is off
-            wave, _ = load_clip(record.audio_path, self.audio.sample_rate, self.audio.max_seconds, rng=rng,
-                                min_seconds=self.audio.min_seconds, check_silence=False, info=info)
-            wave = pad_or_crop(wave, self.audio.length)
+            wave = pad_or_crop(self.audio.read(record, rng, check_silence=False)[0], self.audio.length)
             if power(wave) >= min_power:
                 return wave
         return None
@@ -413,6 +410,8 @@ class SeparationDataModule(AudioTextDataModule):
         energy_ratio_clamp: the ``baseline`` mixer's bounds on the energy-matching amplitude ratio.
     """
 
+    accepts_added = False  # added caption pairs are retrieval items, not separation mixtures
+
     def __init__(self, min_snr_db: float = -10.0, max_snr_db: float = 10.0, integer_snr: bool = True,
                  peak_scale: float = 0.9, interferer_tries: int = 50, silence_db: float = SILENT_DB,
                  crop_tries: int = 5, val_csv: str | None = None,
@@ -435,8 +434,6 @@ class SeparationDataModule(AudioTextDataModule):
         self.csvs = {"val": val_csv, "test": test_csv}
         self.csv_audio_dir, self.mixture_csv_dir = csv_audio_dir, mixture_csv_dir
         self.eval_mixtures_per_clip, self.eval_seed = eval_mixtures_per_clip, eval_seed
-
-    accepts_added = False  # added caption pairs are retrieval items, not separation mixtures
 
     def setup(self, stage: str | None = None) -> None:
         wanted = {"val": stage in (None, "fit", "validate"), "test": stage in (None, "test", "predict")}

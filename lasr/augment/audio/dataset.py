@@ -28,10 +28,10 @@ from lasr.augment.audio import transforms as T
 from lasr.augment.audio.llm_mix import LLMPlanTable, Plan
 from lasr.augment.audio.modifiers import (OP_AXES, ModifierRules, Part, compose, counterfactual, flip_text,
                                           free_ops, mentions, net_semitones)
-from lasr.data.audio import load_clip, pad_or_crop
+from lasr.data.audio import pad_or_crop
 from lasr.data.captions import CaptionPolicy
 from lasr.data.datamodule import AudioTextDataModule
-from lasr.data.datasets import CaptionPairDataset, clip_key, collate_pairs, record_audio_info
+from lasr.data.datasets import CaptionPairDataset, clip_key, collate_pairs
 from lasr.data.manifest import ClipRecord
 from lasr.errors import AudioError
 
@@ -238,9 +238,7 @@ class AugmentedPairDataset(CaptionPairDataset):
 
     def _load(self, record: ClipRecord, seconds: float, rng: np.random.Generator) -> torch.Tensor:
         """Unpadded mono wave at the dataset rate (files at other rates are resampled on load)."""
-        wave, _ = load_clip(record.audio_path, self.audio.sample_rate, seconds, rng=rng,
-                            min_seconds=self.audio.min_seconds, info=record_audio_info(record))
-        return wave
+        return self.audio.read(record, rng, seconds)[0]
 
     def _item(self, index: int, rng: np.random.Generator | None) -> dict[str, Any]:
         if rng is None:

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from lasr.augment.audio import transforms as T
 from lasr.data.added import AddedTrainingSet
-from lasr.data.audio import load_clip, pad_or_crop
-from lasr.data.datasets import _SkippingDataset, clip_key, record_audio_info
+from lasr.data.audio import pad_or_crop
+from lasr.data.datasets import _AudioSource, _SkippingDataset, clip_key
 from lasr.data.manifest import ClipRecord
 from lasr.errors import AudioError, DataError
 
@@ -221,16 +220,10 @@ class LLMMixDataset(_SkippingDataset):
         super().__init__(strict, max_retries, seed)
         self.by_key = {r.key: r for r in records}
         self.pairs, self.max_peak, self.hard_negatives = list(pairs), max_peak, hard_negatives
-        self.sample_rate, self.max_seconds, self.min_seconds = sample_rate, max_seconds, min_seconds
-        self.length = int(round(max_seconds * sample_rate))
+        self.audio = _AudioSource(sample_rate, max_seconds, min_seconds)
 
     def __len__(self) -> int:
         return len(self.pairs)
-
-    def _load(self, record: ClipRecord, rng: np.random.Generator | None) -> torch.Tensor:
-        wave, _ = load_clip(record.audio_path, self.sample_rate, self.max_seconds, rng=rng,
-                            min_seconds=self.min_seconds, info=record_audio_info(record))
-        return wave
 
     def _item(self, index: int, rng: np.random.Generator | None) -> dict[str, Any]:
         pair = self.pairs[index]
@@ -240,7 +233,7 @@ class LLMMixDataset(_SkippingDataset):
         offset = mix.get("offset_fraction")
         if offset is None:
             offset = 0.0 if rng is None else float(rng.random())
-        waves = [self._load(first, rng), self._load(second, rng)]
+        waves = [self.audio.read(first, rng)[0], self.audio.read(second, rng)[0]]
         try:
             wave, _ = T.mix_pair(waves[0], waves[1], ratio, float(offset), self.max_peak)
         except AudioError as err:  # a silent window: no energy to match
@@ -248,7 +241,8 @@ class LLMMixDataset(_SkippingDataset):
         texts = pair["texts"]
         caption = texts[0] if rng is None else texts[int(rng.integers(len(texts)))]
         item = {
-            "audio": pad_or_crop(wave, self.length), "duration": min(wave.shape[-1], self.length) / self.sample_rate,
+            "audio": pad_or_crop(wave, self.audio.length),
+            "duration": min(wave.shape[-1], self.audio.length) / self.audio.sample_rate,
             "caption": caption, "caption_augmented": True, "audio_id": first.id, "audio_key": _mix_key(pair),
             "caption_id": f"{first.id}#{pair['slot']}+{second.id}#{pair['slot_b']}", "dataset": first.dataset,
             "index": index, "source_keys": [clip_key(first), clip_key(second)], "augment": "llm-mix:added",
