@@ -14,10 +14,10 @@ descending sort: rank = (# scores strictly greater) + (# equal scores at a small
 
 Memory is bounded: score blocks of ``chunk_size`` captions x N clips are computed one at a time; no full
 argsort and no full score matrix is ever materialised.  Peak extra memory is about one such block
-(chunk_size x N x 4 bytes in float32: 80 MiB for 1024 x 20,000), a few MiB of comparison buffers and 16 MiB
+(chunk_size x N x 4 bytes in float32: 80 MiB for 1024 x 20,000), three 4 MiB comparison buffers and 16 MiB
 of clips gathered for the own-score pre-pass (D=1024).  All metrics come from one pass over the blocks, each
-block compared slice by slice, a slice staying in cache for all its comparisons
-(``benchmarks/retrieval_metrics.py``: goal <= 1.2x the bare similarity pass).
+block compared slice by slice, with one comparison and one count per score for text->audio and for
+audio->text (``benchmarks/retrieval_metrics.py``: goal <= 1.2x the bare similarity pass).
 Because each block is its own matrix product, a score can differ from a one-shot product in the last bit,
 which can swap two near-tied items; with real embeddings this never shows in the reported digits.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import csv
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Any, Iterator, NamedTuple, Sequence
 
 import torch
@@ -97,21 +96,11 @@ def _check_k(k: int) -> int:
 
 # --------------------------------------------------------------------------- ranking core
 
-# Each score block is compared in row slices of about this many bytes, on one thread: a slice read once from
-# memory stays in cache for its remaining comparisons, and one thread per slice avoids a thread handshake per
-# small operation (which costs more than it saves, and far more on a loaded machine: 25,000 x 5,000 at load 9
-# took 1.27-1.55x a pass with one thread per slice, 3.4-4.4x with two).  The products keep all threads.
-_SLICE_BYTES = 1 << 21
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+# Each score block is compared in row slices of about this many bytes, with all threads: each comparison of
+# a slice is big enough to share out (1M scores), and a slice is read from L3 rather than memory.  On the
+# 2-core machine, 25,000 x 5,000: 4 MiB slices took 0.41 s of comparisons against 0.49 s at 2 MiB and 0.54 s at
+# the whole 20 MiB block; all threads cut the time over one pass by about a third against one thread per slice.
+_SLICE_BYTES = 1 << 22
 
 
 def _score_blocks(queries: Tensor, items: Tensor, rows: int) -> Iterator[tuple[int, Tensor]]:
@@ -127,10 +116,11 @@ def _score_blocks(queries: Tensor, items: Tensor, rows: int) -> Iterator[tuple[i
         yield start, scores
 
 
-def _slices(start: int, scores: Tensor, rows: int) -> Iterator[tuple[int, Tensor]]:
-    """``(start + offset, scores[offset:offset+rows])`` over a block; views, no copies."""
-    for offset in range(0, scores.shape[0], rows):
-        yield start + offset, scores[offset : offset + rows]
+def _slice_starts(n_rows: int, block_rows: int, slice_rows: int) -> list[int]:
+    """First row of every slice of every block of :func:`_score_blocks`, then ``n_rows``."""
+    starts = [block + offset for block in range(0, n_rows, block_rows)
+              for offset in range(0, min(block_rows, n_rows - block), slice_rows)]
+    return starts + [n_rows]
 
 
 def _slice_rows(n_columns: int, dtype: torch.dtype) -> int:
@@ -138,60 +128,86 @@ def _slice_rows(n_columns: int, dtype: torch.dtype) -> int:
 
 
 class _Workspace(NamedTuple):
-    """Buffers reused by every slice: ``indicator`` (2 * rows, N) for two comparisons of a slice, ``ones``
-    (at least max(N, 2 * rows),) for counting, ``pair_scores`` (rows, N) for the pairs' score rows."""
+    """Buffers reused by every slice, each (rows, N): ``indicator`` for a slice's comparisons, ``threshold`` for
+    per-score thresholds, ``pair_scores`` for the pairs' score rows."""
 
     indicator: Tensor
-    ones: Tensor
+    threshold: Tensor
     pair_scores: Tensor
 
     @staticmethod
     def make(rows: int, n_columns: int, like: Tensor) -> "_Workspace":
-        return _Workspace(like.new_empty(2 * rows, n_columns), like.new_ones(max(n_columns, 2 * rows)),
-                          like.new_empty(rows, n_columns))
+        return _Workspace(*(like.new_empty(rows, n_columns) for _ in range(3)))
 
 
-def _count(indicator: Tensor, dim: int, ones: Tensor | None = None) -> Tensor:
-    """Count the ones of a 0./1. float indicator (P, N) along ``dim``, as long; ``ones``: an optional vector of
-    ones at least as long as that dimension.
+# Own columns spread over more than 1/_WIDE_BAND of a row are ranked with two comparisons per score, cheaper
+# there than a threshold per score (multi-relevance pairs have clips all over the row).
+_WIDE_BAND = 4
 
-    A product with a vector of ones runs at memory speed (BLAS), about twice as fast as ``sum`` and ~8x
-    faster than summing a bool mask; sums of zeros and ones are exact below 2**24 terms in float32.
+
+def _count(indicator: Tensor, dim: int) -> Tensor:
+    """Count the ones of a 0./1. float indicator (P, N) along ``dim``, as long.
+
+    Float indicators because this torch compares into float32 several times faster than into bool; sums of
+    zeros and ones are exact below 2**24 terms in float32.
     """
-    length = indicator.shape[dim]
-    ones = indicator.new_ones(length) if ones is None else ones[:length]
-    counts = indicator @ ones if dim == 1 else ones @ indicator
-    return counts.long()
+    return indicator.sum(dim).long()
 
 
 def _ranks_of_columns(scores: Tensor, columns: Tensor, work: _Workspace | None = None) -> tuple[Tensor, Tensor]:
     """0-based rank of ``scores[p, columns[p]]`` within row p of ``scores`` (P, N), stable descending order.
 
     Returns (ranks (P,) long, own scores (P,)).  ``work``: optional reusable buffers with at least P rows.
-    Ties are rare with real embeddings, so equal scores at smaller columns are only counted on the rows that
-    have one.
+    Rank = scores > own, plus scores == own at smaller columns: that is scores >= own left of the own column
+    and > own right of it.  Columns left of every row's own column take >=, those right of all of them take >,
+    and only the band between the smallest and the largest own column needs a threshold per score: one
+    comparison per score.  Captions sorted by clip (as evaluations store them) make that band a few columns
+    wide; a wide band takes :func:`_ranks_checking_ties` instead.
     """
-    n_rows = scores.shape[0]
-    work = work or _Workspace.make(n_rows, scores.shape[1], scores)
-    indicator = work.indicator[: 2 * n_rows]
+    n_rows, n_columns = scores.shape
+    work = work or _Workspace.make(n_rows, n_columns, scores)
+    low, high = (int(bound) for bound in torch.aminmax(columns))
+    high += 1
     own = scores.gather(1, columns[:, None])  # (P, 1)
-    torch.gt(scores, own, out=indicator[:n_rows])
-    torch.ge(scores, own, out=indicator[n_rows:])
-    counts = _count(indicator, 1, work.ones)  # both comparisons counted in one product
-    ranks, at_least = counts[:n_rows], counts[n_rows:]
+    if (high - low) * _WIDE_BAND > n_columns:
+        return _ranks_checking_ties(scores, columns, own, work), own.squeeze(1)
+    column_ids = torch.arange(low, high, device=scores.device)
+    band_threshold = work.threshold[:n_rows, : high - low]
+    torch.where(column_ids < columns[:, None], _next_below(own), own, out=band_threshold)
+    indicator = work.indicator[:n_rows]
+    torch.ge(scores[:, :low], own, out=indicator[:, :low])
+    torch.gt(scores[:, low:high], band_threshold, out=indicator[:, low:high])
+    torch.gt(scores[:, high:], own, out=indicator[:, high:])
+    return _count(indicator, 1), own.squeeze(1)
+
+
+def _ranks_checking_ties(scores: Tensor, columns: Tensor, own: Tensor, work: _Workspace) -> Tensor:
+    """:func:`_ranks_of_columns` for own columns spread over the row (``own``: (P, 1) scores there): > and >=
+    counted everywhere, and equal scores at smaller columns only on the rows that have a tie (rare with real
+    embeddings)."""
+    n_rows = scores.shape[0]
+    ranks = _count(torch.gt(scores, own, out=work.indicator[:n_rows]), 1)
+    at_least = _count(torch.ge(scores, own, out=work.threshold[:n_rows]), 1)
     tied_rows = (at_least - ranks > 1).nonzero().squeeze(1)
     if tied_rows.numel():
         column_ids = torch.arange(scores.shape[1], device=scores.device)
         earlier = column_ids[None, :] < columns[tied_rows, None]
         ranks[tied_rows] += ((scores[tied_rows] == own[tied_rows]) & earlier).sum(1)
-    return ranks, own.squeeze(1)
+    return ranks
+
+
+def _next_below(values: Tensor) -> Tensor:
+    """The largest float below each value: ``x > _next_below(v)`` is ``x >= v`` for finite floats."""
+    return torch.nextafter(values, values.new_full((), float("-inf")))
 
 
 class _A2TTargets(NamedTuple):
-    """Per clip: the best own-caption score (N,), the smallest caption index reaching it (N,); per caption: its
-    own score as the pre-pass computed it (Q,) and its clip (Q,), to check that the pass reproduces them."""
+    """Per clip: the best own-caption score (N,), the next float below it (N,: ``> below`` is ``>= best``), the
+    smallest caption index reaching it (N,); per caption: its own score as the pre-pass computed it (Q,) and
+    its clip (Q,), to check that the pass reproduces them."""
 
     best: Tensor
+    below: Tensor
     first: Tensor
     own: Tensor
     owner: Tensor
@@ -216,12 +232,13 @@ def _scan(text_emb: Tensor, audio_emb: Tensor, rows: int, target: Tensor | None 
           a2t: _A2TTargets | None = None, pairs: _Pairs | None = None) -> _ScanResult:
     """Every requested ranking from ONE pass over the (rows, N) caption x clip score blocks.
 
-    The product is the cost (Q*N*D); each ranking adds two comparisons per score (Q*N), made on cache-sized
-    row slices of each block, so text->audio, audio->text and the multi-relevance pairs together cost little
-    more than the similarity pass.
+    The product is the cost (Q*N*D); text->audio and audio->text add one comparison and one count per score
+    (Q*N) each, the multi-relevance pairs two of each per pair row, all made on cache-sized row slices of each
+    block, so together they cost little more than the similarity pass.
     """
     n_captions, n_clips = text_emb.shape[0], audio_emb.shape[0]
     slice_rows = min(rows, n_captions, _slice_rows(n_clips, text_emb.dtype))
+    starts = _slice_starts(n_captions, rows, slice_rows)
     work = _Workspace.make(slice_rows, n_clips, text_emb)
     t2a = own_scores = a2t_ranks = pair_ranks = None
     unreproduced: list[Tensor] = []
@@ -229,20 +246,33 @@ def _scan(text_emb: Tensor, audio_emb: Tensor, rows: int, target: Tensor | None 
         t2a, own_scores = torch.empty_like(target), text_emb.new_empty(n_captions)
     if a2t is not None:
         a2t_ranks = torch.zeros(n_clips, dtype=torch.long, device=text_emb.device)
+        clips_by_first = torch.argsort(a2t.first)
+        firsts_at = _positions(a2t.first[clips_by_first], starts)  # clips_by_first[firsts_at[k]:...[k+1]]: slice k
     if pairs is not None:
         pair_ranks = torch.empty_like(pairs.clips)
+        pairs_at = _positions(pairs.rows, starts)
+    slice_index = 0
     for block_start, block in _score_blocks(text_emb, audio_emb, rows):
-        with _one_thread():
-            for start, scores in _slices(block_start, block, slice_rows):
-                stop = start + scores.shape[0]
-                if target is not None:
-                    t2a[start:stop], own_scores[start:stop] = _ranks_of_columns(scores, target[start:stop], work)
-                if a2t is not None:
-                    unreproduced.append(_a2t_block(scores, start, a2t, a2t_ranks, work))
-                if pairs is not None:
-                    _pair_block(scores, start, pairs, pair_ranks, work)
+        for offset in range(0, block.shape[0], slice_rows):
+            start, stop = starts[slice_index], starts[slice_index + 1]
+            scores = block[offset : offset + slice_rows]
+            if target is not None:
+                t2a[start:stop], own_scores[start:stop] = _ranks_of_columns(scores, target[start:stop], work)
+            if a2t is not None:
+                firsts = clips_by_first[firsts_at[slice_index] : firsts_at[slice_index + 1]]
+                _a2t_block(scores, start, a2t, firsts, a2t_ranks, work)
+            if pairs is not None:
+                _pair_block(scores, start, pairs, pairs_at[slice_index], pairs_at[slice_index + 1], pair_ranks, work)
+            slice_index += 1
+        if a2t is not None:
+            unreproduced.append(_unreproduced_clips(block, block_start, a2t))
     return _ScanResult(t2a, own_scores, a2t_ranks, torch.cat(unreproduced).unique() if a2t is not None else None,
                        pair_ranks)
+
+
+def _positions(sorted_values: Tensor, bounds: list[int]) -> list[int]:
+    """For each bound, the number of ``sorted_values`` below it."""
+    return torch.searchsorted(sorted_values, sorted_values.new_tensor(bounds)).tolist()
 
 
 def _t2a_ranks(text_emb: Tensor, audio_emb: Tensor, target: Tensor, rows: int) -> tuple[Tensor, Tensor]:
@@ -318,31 +348,43 @@ def _best_own_captions(own_scores: Tensor, text_owner: Tensor, n_clips: int) -> 
 
 
 def _a2t_targets(own_scores: Tensor, text_owner: Tensor, n_clips: int) -> _A2TTargets:
-    return _A2TTargets(*_best_own_captions(own_scores, text_owner, n_clips), own_scores, text_owner)
+    best, first = _best_own_captions(own_scores, text_owner, n_clips)
+    return _A2TTargets(best, _next_below(best), first, own_scores, text_owner)
 
 
-def _a2t_block(scores: Tensor, start: int, targets: _A2TTargets, ranks: Tensor, work: _Workspace) -> Tensor:
+def _a2t_block(scores: Tensor, start: int, targets: _A2TTargets, firsts: Tensor, ranks: Tensor,
+               work: _Workspace) -> None:
     """Add one slice's per-column counts to ``ranks`` (N,): captions above ``best``, equal ones before
-    ``first``.  Returns the clips of the slice's captions whose own score did not reproduce (to be redone)."""
-    best, first, own, owner = targets
+    ``first``.  ``firsts``: the clips whose first best caption lies in the slice.
+
+    One comparison per score: a clip whose first best caption comes after the slice counts the slice's scores
+    >= best, one whose first best caption came before counts those > best; only the clips in ``firsts`` (at
+    most one per row) take a threshold per score, on their own few columns.
+    """
+    best, below, first = targets.best, targets.below, targets.first
     n_rows = scores.shape[0]
-    stop = start + n_rows
-    greater, equal = work.indicator[:n_rows], work.indicator[n_rows : 2 * n_rows]
-    ranks += _count(torch.gt(scores, best, out=greater), 0, work.ones)
-    equal_counts = _count(torch.eq(scores, best, out=equal), 0, work.ones)
-    owns_here = (first >= start) & (first < stop)
-    tied = (equal_counts > owns_here.long()).nonzero().squeeze(1)  # an equal score that is not the clip's own
-    if tied.numel():
-        caption_ids = torch.arange(start, stop, device=scores.device)
-        earlier = caption_ids[:, None] < first[tied][None, :]
-        ranks[tied] += ((scores[:, tied] == best[tied]) & earlier).sum(0)
-    owners = owner[start:stop]
-    return owners[scores.gather(1, owners[:, None]).squeeze(1) != own[start:stop]]
+    threshold = torch.where(first >= start + n_rows, below, best)
+    counts = _count(torch.gt(scores, threshold, out=work.indicator[:n_rows]), 0)
+    if firsts.numel():
+        rows = torch.arange(start, start + n_rows, device=scores.device)
+        own_threshold = work.threshold[:n_rows, : firsts.numel()]
+        torch.where(rows[:, None] < first.index_select(0, firsts), below.index_select(0, firsts),
+                    best.index_select(0, firsts), out=own_threshold)
+        own_indicator = work.pair_scores[:n_rows, : firsts.numel()]
+        own_counts = _count(torch.gt(scores.index_select(1, firsts), own_threshold, out=own_indicator), 0)
+        counts.index_copy_(0, firsts, own_counts)
+    ranks += counts
 
 
-def _pair_block(scores: Tensor, start: int, pairs: _Pairs, ranks: Tensor, work: _Workspace) -> None:
-    """Rank, within their caption rows of this slice, the pairs whose caption row lies in it."""
-    first, last = (int(torch.searchsorted(pairs.rows, bound)) for bound in (start, start + scores.shape[0]))
+def _unreproduced_clips(scores: Tensor, start: int, targets: _A2TTargets) -> Tensor:
+    """The clips of a block's captions whose own score in the block differs from the pre-pass's (to redo)."""
+    owners = targets.owner[start : start + scores.shape[0]]
+    return owners[scores.gather(1, owners[:, None]).squeeze(1) != targets.own[start : start + scores.shape[0]]]
+
+
+def _pair_block(scores: Tensor, start: int, pairs: _Pairs, first: int, last: int, ranks: Tensor,
+                work: _Workspace) -> None:
+    """Rank, within their caption rows of this slice, the pairs ``first:last`` (those whose row lies in it)."""
     step = work.pair_scores.shape[0]
     for pair_start in range(first, last, step):
         pair_stop = min(pair_start + step, last)
@@ -452,6 +494,7 @@ def _mean_average_precision(queries: Tensor, ranks: Tensor, n_queries: int, k: i
 
 
 def _checked_pairs(text_emb: Tensor, audio_emb: Tensor, relevant: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
+    """The (query, clip) pairs of ``relevant``, one query per row of ``text_emb`` (any (Q, ...) tensor)."""
     if len(relevant) != text_emb.shape[0] or not relevant:
         raise ValueError(f"relevant has {len(relevant)} queries but text_emb has {text_emb.shape[0]} rows (need >= 1)")
     return _relevant_pairs(relevant, audio_emb.shape[0], text_emb.device)
@@ -561,7 +604,7 @@ def _caption_row_pairs(text_emb: Tensor, audio_emb: Tensor, relevant: Sequence[S
     else:
         picked = _check_index("query_rows", torch.as_tensor(query_rows), len(query_rows), text_emb.shape[0])
         picked = picked.to(text_emb.device)
-    queries, clips = _checked_pairs(text_emb[picked], audio_emb, relevant)
+    queries, clips = _checked_pairs(picked, audio_emb, relevant)
     caption_rows = picked[queries]
     order = torch.argsort(caption_rows, stable=True)
     return _Pairs(caption_rows[order], clips[order]), order, queries

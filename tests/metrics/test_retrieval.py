@@ -212,6 +212,31 @@ def test_matches_naive_unchunked_reference(integer, seed):
         assert got[key] == pytest.approx(value, abs=1e-12), key
 
 
+@pytest.mark.parametrize("shuffled", [False, True])
+@pytest.mark.parametrize("integer", [True, False])
+def test_matches_naive_reference_in_slices_of_blocks(monkeypatch, shuffled, integer):
+    """Several slices per block.  Captions in clip order give each slice a narrow band of own columns (one
+    comparison per score, a threshold per score in the band); shuffled captions take the two-comparison way.
+    Integer embeddings tie often, at and around the own clips."""
+    import lasr.metrics.retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "_SLICE_BYTES", 4 * 60 * 4)  # 4-row slices of the 60 clips
+    audio, text, owner, relevant, rows = _random_eval(60, 5, 16, seed=21, integer=integer)
+    if shuffled:
+        order = torch.randperm(len(owner), generator=torch.Generator().manual_seed(22))
+        text, owner = text[order], owner[order]
+    expected = _naive_metrics(audio, text, owner, relevant, rows)
+    got = retrieval_metrics(audio, text, owner, relevant=relevant, query_rows=rows, chunk_size=13)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key
+    full = _naive_rank_matrix(text, audio)
+    assert torch.equal(text_to_audio_ranks(text, audio, owner, chunk_size=13),
+                       full[torch.arange(len(owner)), owner])
+    by_clip = _naive_rank_matrix(audio, text)
+    expected_a2t = torch.stack([by_clip[j, owner == j].min() for j in range(audio.shape[0])])
+    assert torch.equal(audio_to_text_ranks(audio, text, owner, chunk_size=13), expected_a2t)
+
+
 def test_matches_official_topk_recall_and_map():
     audio, text, owner, _, _ = _random_eval(50, 5, 16, seed=6)
     top10 = (text @ audio.T).topk(10, dim=1).indices
