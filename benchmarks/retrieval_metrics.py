@@ -40,6 +40,16 @@ what a loaded machine gives:
   slices of a block shared between 2 Python threads (0.38 -> 0.33 s alone, 1.46 in the full call: the products
   lose the core), and ranks capped at the largest k (tie comparisons only for rows that can still score:
   0.46 -> 0.50 s; most rows of this data rank below 16).
+* session 5 (21:20, load 1.0 -> 1.7, nothing else running), after text->audio and audio->text went to one
+  comparison and one count per score, 4 MiB slices, all threads for the slice work: ``--only clotho medium
+  --repeats 9``: 25,000 x 5,000: metrics 2.85-4.59 s (median 3.63), passes 2.39-3.93 s (median 3.30) -> **1.10
+  (median/median), 1.19 (min/min)**; ``--only large --repeats 2``: metrics 49.28 / 49.46 s, passes 47.06 / 48.73
+  / 44.98 s -> **1.05 (median/median), 1.10 (min/min)**.  The pass varied by 60 % that evening, so the time over
+  the pass, timed inside the call, is the steadier figure: 0.40-0.51 s at 25,000 x 5,000 (0.6 s before), of
+  which the own-score pre-pass ~0.09 s.  Interleaved with the session-4 code in one process (10 repeats, each
+  call between two passes): ratio median 1.20 / 1.30 (new / old).  Tried and dropped: skipping multi-relevance
+  pairs that provably rank >= 16 (no gain: the check costs what it saves), own scores from windows of
+  consecutive clips instead of gathered clips (no gain).
 """
 
 from __future__ import annotations

@@ -17,10 +17,13 @@ files 80.2 / shards 30.2 clips/s with 2 workers, all cold page cache.  20 batche
 default 150 took ~15 min per case at 5.5 clips/s); the load changed during the run, so the two worker counts
 are not comparable with each other, and the 2-worker figures need a rerun on a quiet machine before any claim.
 Quiet rerun (session 4, nothing else running): ``--keep /tmp/i15b/corpus10k --drop-caches --batches 20 --workers
-2``: files 250.6, shards 26.9 clips/s, cold page cache.  So on a local disk shards are ~9x slower for 640
-shuffled clips; not yet explained.  A likely part: 640 random clips touch all 14 chunks of ~64 MB, and with
-litdata's in-place mode off (lasr/data/shards.py) each chunk may be read whole before its first clip, a cost a
-full epoch would spread over all 10,000 clips (not measured: run with more ``--batches`` to see it fall).
+2``: files 250.6, shards 26.9 clips/s, cold page cache.  Explained in session 5: litdata 0.2.76's reader (with its
+POSIX-fast mode off) read the whole 64 MB chunk for every shuffled item (86 ms per 85 kB clip, warm cache;
+0.5 ms in file order); lasr now reads items at their offsets itself (``lasr/data/shards.py``: 26 us per item).
+Session 5, nothing else running, same corpus, ``--drop-caches --workers 0 2``: 20 batches: files 160.7 / shards
+235.6 (0 workers), 346.1 / 344.6 (2 workers); 80 batches: files 218.2 / shards 253.2 (0 workers), 423.5 / 402.7
+(2 workers) clips/s.  On this local disk decoding is the limit with 2 workers; shards remove the per-file opens
+that a network filesystem makes expensive.
 """
 
 from __future__ import annotations
