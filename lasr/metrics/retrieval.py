@@ -370,7 +370,7 @@ def _a2t_block(scores: Tensor, start: int, targets: _A2TTargets, firsts: Tensor,
         own_threshold = work.threshold[:n_rows, : firsts.numel()]
         torch.where(rows[:, None] < first.index_select(0, firsts), below.index_select(0, firsts),
                     best.index_select(0, firsts), out=own_threshold)
-        own_indicator = work.pair_scores[:n_rows, : firsts.numel()]
+        own_indicator = work.indicator[:n_rows, : firsts.numel()]  # free again: counted above
         own_counts = _count(torch.gt(scores.index_select(1, firsts), own_threshold, out=own_indicator), 0)
         counts.index_copy_(0, firsts, own_counts)
     ranks += counts
